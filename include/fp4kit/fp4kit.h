@@ -1,0 +1,28 @@
+/* fp4kit/fp4kit.h — umbrella header: everything a program needs from fp4kit.
+ *
+ *   status.h       status codes, fp4_last_error()
+ *   context.h      CPU or CUDA execution context, device memory
+ *   tensor.h       views, quantization configs, quantized tensors (layouts documented there)
+ *   quantize.h     quantize / dequantize / fake-quant / amax / block-scaled GEMM
+ *   formats_inline.h  the bit-exact E2M1/E4M3/E8M0/BF16 codecs and Philox (header-only)
+ *   safetensors.h  reading and writing .safetensors files
+ */
+#ifndef FP4KIT_FP4KIT_H
+#define FP4KIT_FP4KIT_H
+
+#include "fp4kit/context.h"
+#include "fp4kit/quantize.h"
+#include "fp4kit/status.h"
+#include "fp4kit/tensor.h"
+#if __has_include("fp4kit/safetensors.h")
+#include "fp4kit/safetensors.h"
+#endif
+#if __has_include("fp4kit/hadamard.h")
+#include "fp4kit/hadamard.h"
+#endif
+
+#define FP4KIT_VERSION_MAJOR 0
+#define FP4KIT_VERSION_MINOR 1
+#define FP4KIT_VERSION_PATCH 0
+
+#endif

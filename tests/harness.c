@@ -1,0 +1,88 @@
+/* tests/harness.c — see harness.h. */
+#include "harness.h"
+
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fp4kit/context.h"
+
+int fp4t_have_gpu(void) { return fp4_build_has_cuda() && fp4_cuda_device_count() > 0; }
+
+int fp4t_main(CU_SuiteInfo *suites, int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+    if (CU_register_suites(suites) != CUE_SUCCESS) {
+        fprintf(stderr, "CUnit registration failed: %s\n", CU_get_error_msg());
+        CU_cleanup_registry();
+        return 1;
+    }
+    const int gpu = fp4t_have_gpu();
+    int active = 0, skipped = 0;
+    for (CU_SuiteInfo *s = suites; s->pName; s++) {
+        CU_pSuite ps = CU_get_suite(s->pName);
+        if (!strncmp(s->pName, "gpu", 3) && !gpu) {
+            CU_set_suite_active(ps, CU_FALSE);
+            printf("SKIPPED: suite '%s' needs a CUDA device (%s)\n", s->pName,
+                   fp4_build_has_cuda() ? "none present" : "this build has no CUDA");
+            skipped++;
+        } else {
+            active++;
+        }
+    }
+    CU_set_fail_on_inactive(CU_FALSE);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    const unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    if (failed) return 1;
+    if (!active && skipped) return 77;
+    return 0;
+}
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void fp4t_rng_seed(fp4t_rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    r->s = splitmix64(&x) | 1;
+}
+
+uint64_t fp4t_rng_u64(fp4t_rng *r) {
+    uint64_t x = r->s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    r->s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+double fp4t_rng_uniform(fp4t_rng *r) { return (double)(fp4t_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+double fp4t_rng_normal(fp4t_rng *r) {
+    double u1 = fp4t_rng_uniform(r), u2 = fp4t_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static char fp4t_dir[256];
+
+const char *fp4t_tmpdir(void) {
+    if (!fp4t_dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(fp4t_dir, sizeof fp4t_dir, "%s/fp4t-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(fp4t_dir)) snprintf(fp4t_dir, sizeof fp4t_dir, "/tmp");
+    }
+    return fp4t_dir;
+}
+
+char *fp4t_tmppath(char *buf, size_t cap, const char *name) {
+    snprintf(buf, cap, "%s/%s", fp4t_tmpdir(), name);
+    return buf;
+}
