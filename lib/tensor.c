@@ -146,17 +146,20 @@ fp4_status fp4_qtensor_alloc(fp4_qtensor *q, int64_t rows, int64_t cols, const f
         return FP4_OK;
     }
     if (loc != FP4_DEVICE) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_qtensor_alloc: invalid location %d", (int)loc);
-    void *d = NULL, *s = NULL;
+    void *d = NULL, *s = NULL, *t = NULL;
     fp4_status st = fp4_device_alloc(db, &d);
     if (st == FP4_OK) st = fp4_device_alloc(sb, &s);
+    if (st == FP4_OK) st = fp4_device_alloc(3 * sizeof(float), &t);
     if (st != FP4_OK) {
         fp4_device_free(d);
+        fp4_device_free(s);
         memset(q, 0, sizeof *q);
         return fp4_fail_context(st, "allocating a [%lld, %lld] quantized tensor on the device", (long long)rows,
                                 (long long)cols);
     }
     q->data = d;
     q->scales = s;
+    q->tscale_dev = t;
     return FP4_OK;
 }
 
@@ -165,6 +168,7 @@ void fp4_qtensor_free(fp4_qtensor *q) {
     if (q->loc == FP4_DEVICE) {
         fp4_device_free(q->data);
         fp4_device_free(q->scales);
+        fp4_device_free(q->tscale_dev);
     } else {
         free(q->data);
         free(q->scales);

@@ -134,6 +134,9 @@ typedef struct fp4_qtensor {
     float amax;             /* NVFP4: tensor amax; MXFP4: max |x| too (informational) */
     float s_enc, s_dec;     /* NVFP4 global scales; 1 and 1 for MXFP4 */
     fp4_location loc;       /* where data and scales live */
+    float *tscale_dev;      /* device tensors only: device copy of {amax, s_enc, s_dec} (3 floats),
+                               written by the kernels so GEMMs can read the tensor scales without a
+                               host round trip; NULL for host tensors */
 } fp4_qtensor;
 
 /* Allocate storage for a [rows, cols] quantized tensor with the given config, on the host or
