@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# tools/gpu-run.sh — one call on the GPU host: install the bundled .debs (CUnit, cJSON; pkgconf
+# only if the host lacks pkg-config), build for sm_90 with all cores, run ctest with the GPU
+# suites active, then the benchmarks, and leave the logs in $OUT (default ./out):
+#   summary.txt  device, commit, ctest summary, every benchmark's tail
+#   ctest.log    full test output;  build.log  build output;  bench.log  all benchmark output
+#   results.txt  the RESULT| lines of every benchmark (machine-readable)
+# usage: bash tools/gpu-run.sh [TEST_REGEX] [BENCH_REGEX]   (defaults: all tests, all benchmarks;
+#        BENCH_REGEX "none" skips benchmarks). Needs .offline/debs (tools/bundle-offline.sh).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-out}; mkdir -p "$out"
+treg=${1:-.}; breg=${2:-.}
+b=${BUILD_DIR:-/tmp/fp4kit-gpu-build}
+sum="$out/summary.txt"
+{ date -u; git log -1 --format='commit %h %s' 2>/dev/null || echo "commit: (no git)"; } >"$sum"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,utilization.gpu --format=csv,noheader >>"$sum" 2>&1
+dpkg -i .offline/debs/*.deb >"$out/build.log" 2>&1 || { echo "dpkg failed" | tee -a "$sum"; tail -5 "$out/build.log"; exit 1; }
+if ! command -v pkg-config >/dev/null; then
+  mkdir -p /tmp/pkgconf && for f in .offline/extra/*.deb; do dpkg -x "$f" /tmp/pkgconf; done
+  export PATH=/tmp/pkgconf/usr/bin:$PATH LD_LIBRARY_PATH=/tmp/pkgconf/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+  ln -sf pkgconf /tmp/pkgconf/usr/bin/pkg-config
+  export PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+  echo "pkg-config: using bundled pkgconf" >>"$sum"
+fi
+cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >>"$out/build.log" 2>&1 \
+  || { echo "configure failed" | tee -a "$sum"; tail -30 "$out/build.log"; exit 1; }
+cmake --build "$b" -j"$(nproc)" >>"$out/build.log" 2>&1 \
+  || { echo "build failed" | tee -a "$sum"; grep -m30 -E "error|Error" "$out/build.log"; exit 1; }
+echo "build ok" >>"$sum"
+(cd "$b" && ctest --output-on-failure -R "$treg" --timeout 600 >"$OLDPWD/$out/ctest.log" 2>&1); rc=$?
+grep -E "tests passed|tests failed|\*\*\*Failed|Skipped|Not Run|SKIPPED" "$out/ctest.log" | tail -25 >>"$sum"
+: >"$out/bench.log"; : >"$out/results.txt"
+if [ "$breg" != none ]; then
+  for bin in $(find "$b/benchmarks" -maxdepth 1 -type f -perm -u+x -name 'bench_*' 2>/dev/null | grep -E "$breg" | sort); do
+    n=$(basename "$bin"); echo "== $n" | tee -a "$out/bench.log" >>"$sum"
+    timeout "${BENCH_TIMEOUT:-300}" "$bin" >"$out/$n.tmp" 2>&1; brc=$?
+    cat "$out/$n.tmp" >>"$out/bench.log"; grep '^RESULT|' "$out/$n.tmp" >>"$out/results.txt"
+    { echo "   rc=$brc"; grep -v '^RESULT|' "$out/$n.tmp" | tail -"${BENCH_TAIL:-25}"; } >>"$sum"; rm -f "$out/$n.tmp"
+  done
+fi
+cat "$sum"
+exit $rc
