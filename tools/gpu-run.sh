@@ -9,11 +9,11 @@
 #        BENCH_REGEX "none" skips benchmarks). Needs .offline/debs (tools/bundle-offline.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-out}; mkdir -p "$out"
+out=${OUT:-out}; mkdir -p "$out"; out=$(cd "$out" && pwd)
 treg=${1:-.}; breg=${2:-.}
 b=${BUILD_DIR:-/tmp/fp4kit-gpu-build}
 sum="$out/summary.txt"
-{ date -u; git log -1 --format='commit %h %s' 2>/dev/null || echo "commit: (no git)"; } >"$sum"
+{ date -u; git log -1 --format='commit %h %s' 2>/dev/null || echo "commit ${FP4_COMMIT:-unknown} (no git on this host; FP4_COMMIT from the caller)"; } >"$sum"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,utilization.gpu --format=csv,noheader >>"$sum" 2>&1
 dpkg -i .offline/debs/*.deb >"$out/build.log" 2>&1 || { echo "dpkg failed" | tee -a "$sum"; tail -5 "$out/build.log"; exit 1; }
 if ! command -v pkg-config >/dev/null; then
@@ -28,7 +28,7 @@ cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >>"$
 cmake --build "$b" -j"$(nproc)" >>"$out/build.log" 2>&1 \
   || { echo "build failed" | tee -a "$sum"; grep -m30 -E "error|Error" "$out/build.log"; exit 1; }
 echo "build ok" >>"$sum"
-(cd "$b" && ctest --output-on-failure -R "$treg" --timeout 600 >"$OLDPWD/$out/ctest.log" 2>&1); rc=$?
+(cd "$b" && ctest --output-on-failure -R "$treg" --timeout 600 >"$out/ctest.log" 2>&1); rc=$?
 grep -E "tests passed|tests failed|\*\*\*Failed|Skipped|Not Run|SKIPPED" "$out/ctest.log" | tail -25 >>"$sum"
 : >"$out/bench.log"; : >"$out/results.txt"
 if [ "$breg" != none ]; then
