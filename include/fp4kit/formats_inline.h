@@ -252,7 +252,8 @@ FP4_HD void fp4_philox4x32_10(const uint32_t ctr_in[4], const uint32_t key_in[2]
 
 /* The 128 random bits that serve elements 16g .. 16g+15 of a stream:
  *   key = (seed lo32, seed hi32), counter = (g lo32, g hi32, stream lo32, stream hi32).
- * This equals curand_init(seed, stream, 4*g, &st); curand4(&st). */
+ * This equals curand_init(seed, stream, 4*g, &st); curand4(&st) for g < 2^62 (cuRAND takes the
+ * offset 4*g as a 64-bit count); checked on the GPU by tests/gpu_philox.cu. */
 FP4_HD void fp4_sr_block16(uint64_t seed, uint64_t stream, uint64_t g, uint32_t out[4]) {
     const uint32_t ctr[4] = {(uint32_t)g, (uint32_t)(g >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
     const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
