@@ -1,0 +1,162 @@
+/* lib/gemm.c — public dispatchers of fp4kit/gemm.h: fp4_gemm_ex (W4A4 with an algorithm choice),
+ * fp4_gemm_w4a16(_ex) and fp4_gemm_bf16. Each validates every argument (NULLs, dtypes, shapes,
+ * K against the block, locations, alpha mode, algorithm), then runs the CPU reference for host
+ * tensors (lib/gemm_ref.c, lib/gemm_w4a16_ref.c) or the CUDA path for device tensors
+ * (kernels/gemm_*.cu). Mixing host and device tensors is an error; there is no silent fallback. */
+#include "fp4kit/gemm.h"
+
+#include <stdio.h>
+
+#include "gemm_internal.h"
+#include "internal.h"
+#include "ref.h"
+
+static fp4_status check_view2d(const fp4_view *v, const char *what, int bf16_only) {
+    if (!v) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: view is NULL", what);
+    if (!v->data) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: data pointer is NULL", what);
+    if (bf16_only && v->dtype != FP4_DTYPE_BF16)
+        return fp4_fail(FP4_ERR_DTYPE, "%s: dtype %s is not supported (expected bf16)", what, fp4_dtype_name(v->dtype));
+    if (v->dtype != FP4_DTYPE_F32 && v->dtype != FP4_DTYPE_BF16)
+        return fp4_fail(FP4_ERR_DTYPE, "%s: dtype %s is not supported (expected f32 or bf16)", what,
+                        fp4_dtype_name(v->dtype));
+    if (v->rows <= 0 || v->cols <= 0)
+        return fp4_fail(FP4_ERR_SHAPE, "%s: shape [%lld, %lld] must be positive", what, (long long)v->rows,
+                        (long long)v->cols);
+    if (v->ld < v->cols)
+        return fp4_fail(FP4_ERR_SHAPE, "%s: row stride %lld is smaller than cols %lld", what, (long long)v->ld,
+                        (long long)v->cols);
+    if (v->loc != FP4_HOST && v->loc != FP4_DEVICE)
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: invalid location %d", what, (int)v->loc);
+    return FP4_OK;
+}
+
+static fp4_status check_qt(const fp4_qtensor *q, const char *what) {
+    if (!q) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: quantized tensor is NULL", what);
+    if (!q->data || !q->scales) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: quantized tensor is not allocated", what);
+    FP4_TRY(fp4_config_validate(&q->cfg));
+    const int bw = fp4_block_cols(q->cfg.block);
+    if (q->rows <= 0 || q->cols <= 0 || q->cols % bw)
+        return fp4_fail(FP4_ERR_SHAPE, "%s: shape [%lld, %lld]: K = %lld must be a positive multiple of the %s block width %d",
+                        what, (long long)q->rows, (long long)q->cols, (long long)q->cols,
+                        fp4_format_name(q->cfg.format), bw);
+    if (q->loc == FP4_DEVICE && q->cfg.format == FP4_FORMAT_NVFP4 && !q->tscale_dev)
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: device NVFP4 tensor has no tscale_dev (device tensor scales)", what);
+    return FP4_OK;
+}
+
+/* C (when beta != 0) and D against the expected [M, N] and D's location. */
+static fp4_status check_out(const char *op, const fp4_view *c, float beta, const fp4_view *d, int64_t M, int64_t N) {
+    char what[64];
+    snprintf(what, sizeof what, "%s: D", op);
+    FP4_TRY(check_view2d(d, what, 0));
+    if (d->rows != M || d->cols != N)
+        return fp4_fail(FP4_ERR_SHAPE, "%s: D is [%lld, %lld] but the product is [%lld, %lld]", op, (long long)d->rows,
+                        (long long)d->cols, (long long)M, (long long)N);
+    if (beta != 0.0f) {
+        snprintf(what, sizeof what, "%s: C (beta != 0)", op);
+        FP4_TRY(check_view2d(c, what, 0));
+        if (c->rows != M || c->cols != N)
+            return fp4_fail(FP4_ERR_SHAPE, "%s: C is [%lld, %lld] but D is [%lld, %lld]", op, (long long)c->rows,
+                            (long long)c->cols, (long long)M, (long long)N);
+        if (c->loc != d->loc)
+            return fp4_fail(FP4_ERR_INVALID_ARG, "%s: C and D live in different places (host and device)", op);
+    }
+    return FP4_OK;
+}
+
+static fp4_status check_algo(const char *op, fp4_gemm_algo algo) {
+    if (algo != FP4_GEMM_ALGO_AUTO && algo != FP4_GEMM_ALGO_FUSED && algo != FP4_GEMM_ALGO_TWO_PASS)
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: invalid algorithm %d", op, (int)algo);
+    return FP4_OK;
+}
+
+/* 1 for device, 0 for host; errors for a device call without a CUDA context or CUDA build. */
+static fp4_status backend(fp4_context *ctx, fp4_location loc, const char *op, int *cuda) {
+    *cuda = 0;
+    if (loc == FP4_HOST) return FP4_OK;
+    if (!fp4_context_is_cuda(ctx))
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: tensors are on the device but the context is not a CUDA context", op);
+#ifdef FP4KIT_HAVE_CUDA
+    *cuda = 1;
+    return FP4_OK;
+#else
+    return fp4_fail(FP4_ERR_UNSUPPORTED, "%s: this fp4kit was built without CUDA", op);
+#endif
+}
+
+fp4_status fp4_gemm_ex(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor *b, float alpha, const fp4_view *c,
+                       float beta, fp4_view *d, fp4_alpha_mode mode, fp4_gemm_algo algo) {
+    const char *op = "fp4_gemm_ex";
+    FP4_TRY(check_qt(a, "fp4_gemm_ex: A"));
+    FP4_TRY(check_qt(b, "fp4_gemm_ex: B"));
+    FP4_TRY(check_algo(op, algo));
+    if (a->cfg.format != b->cfg.format || fp4_block_cols(a->cfg.block) != fp4_block_cols(b->cfg.block))
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: A is %s and B is %s; both operands need the same format", op,
+                        fp4_format_name(a->cfg.format), fp4_format_name(b->cfg.format));
+    if (a->cols != b->cols)
+        return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: A is [%lld, %lld], B is [%lld, %lld]", op, (long long)a->rows,
+                        (long long)a->cols, (long long)b->rows, (long long)b->cols);
+    if (mode != FP4_ALPHA_SDEC && mode != FP4_ALPHA_AMAX)
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: invalid alpha mode %d", op, (int)mode);
+    FP4_TRY(check_out(op, c, beta, d, a->rows, b->rows));
+    if (a->loc != d->loc || b->loc != d->loc)
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
+    int cuda = 0;
+    FP4_TRY(backend(ctx, d->loc, op, &cuda));
+    const fp4_view *cc = beta != 0.0f ? c : NULL;
+#ifdef FP4KIT_HAVE_CUDA
+    if (cuda) return fp4_gemm_w4a4_cuda(ctx, a, b, alpha, cc, beta, d, mode, algo);
+#endif
+    return fp4_gemm_ref(a, b, alpha, cc, beta, d, mode);
+}
+
+fp4_status fp4_gemm_w4a16_ex(fp4_context *ctx, const fp4_view *x, const fp4_qtensor *w, float alpha,
+                             const fp4_view *c, float beta, fp4_view *d, fp4_gemm_algo algo) {
+    const char *op = "fp4_gemm_w4a16";
+    FP4_TRY(check_view2d(x, "fp4_gemm_w4a16: x", 1));
+    FP4_TRY(check_qt(w, "fp4_gemm_w4a16: w"));
+    FP4_TRY(check_algo(op, algo));
+    if (x->cols != w->cols)
+        return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: x is [%lld, %lld], w is [%lld, %lld]", op, (long long)x->rows,
+                        (long long)x->cols, (long long)w->rows, (long long)w->cols);
+    FP4_TRY(check_out(op, c, beta, d, x->rows, w->rows));
+    if (x->loc != d->loc || w->loc != d->loc)
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
+    int cuda = 0;
+    FP4_TRY(backend(ctx, d->loc, op, &cuda));
+    const fp4_view *cc = beta != 0.0f ? c : NULL;
+#ifdef FP4KIT_HAVE_CUDA
+    if (cuda) return fp4_gemm_w4a16_cuda(ctx, x, w, alpha, cc, beta, d, algo);
+#endif
+    return fp4_gemm_w4a16_ref(x, w, alpha, cc, beta, d);
+}
+
+fp4_status fp4_gemm_w4a16(fp4_context *ctx, const fp4_view *x, const fp4_qtensor *w, float alpha, const fp4_view *c,
+                          float beta, fp4_view *d) {
+    return fp4_gemm_w4a16_ex(ctx, x, w, alpha, c, beta, d, FP4_GEMM_ALGO_AUTO);
+}
+
+fp4_status fp4_gemm_bf16(fp4_context *ctx, const fp4_view *a, const fp4_view *b, float alpha, const fp4_view *c,
+                         float beta, fp4_view *d) {
+    const char *op = "fp4_gemm_bf16";
+    FP4_TRY(check_view2d(a, "fp4_gemm_bf16: A", 1));
+    FP4_TRY(check_view2d(b, "fp4_gemm_bf16: B", 1));
+    if (a->cols != b->cols)
+        return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: A is [%lld, %lld], B is [%lld, %lld]", op, (long long)a->rows,
+                        (long long)a->cols, (long long)b->rows, (long long)b->cols);
+    FP4_TRY(check_out(op, c, beta, d, a->rows, b->rows));
+    if (a->loc != d->loc || b->loc != d->loc)
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
+    int cuda = 0;
+    FP4_TRY(backend(ctx, d->loc, op, &cuda));
+    const fp4_view *cc = beta != 0.0f ? c : NULL;
+#ifdef FP4KIT_HAVE_CUDA
+    if (cuda) {
+        if (cc && cc->dtype != d->dtype)
+            return fp4_fail(FP4_ERR_DTYPE, "%s: on the device C must have D's dtype (C %s, D %s; cuBLASLt rule)", op,
+                            fp4_dtype_name(cc->dtype), fp4_dtype_name(d->dtype));
+        return fp4_gemm_bf16_cuda(ctx, a, b, alpha, cc, beta, d);
+    }
+#endif
+    return fp4_gemm_bf16_ref(a, b, alpha, cc, beta, d);
+}
