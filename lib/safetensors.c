@@ -385,6 +385,7 @@ fp4_status fp4_st_open(const char *path, fp4_st_file **out) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fp4_fail(errno == ENOENT ? FP4_ERR_NOT_FOUND : FP4_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat sb;
+    errno = 0;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         int e = errno;
         close(fd);
