@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # tools/deps.sh — install what fp4kit needs on Debian 12 if it is missing (run as root, or with sudo
 # available). Idempotent: prints nothing and installs nothing when everything is present.
-#   build: cmake, gcc, make, pkg-config, libcunit1-dev, libcjson-dev (OpenMP comes with gcc)
+#   build: cmake, gcc, make, pkg-config, libcunit1-dev, libcjson-dev, libpcre2-dev (OpenMP comes with gcc)
 #   extra (optional, pass names as arguments): e.g. clang libclang-rt-14-dev for the fuzzer
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in cmake gcc make pkg-config libcunit1-dev libcjson-dev "$@"; do
+for p in cmake gcc make pkg-config libcunit1-dev libcjson-dev libpcre2-dev "$@"; do
   have_pkg "$p" || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
