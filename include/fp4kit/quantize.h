@@ -44,7 +44,7 @@ fp4_status fp4_amax(fp4_context *ctx, const fp4_view *x, float *amax);
 /* How the GEMM applies the two tensor scales of NVFP4 operands (spec §3.4, §3.5 item 7). */
 typedef enum fp4_alpha_mode {
     FP4_ALPHA_SDEC = 0, /* default: alpha_t = fp32(s_dec_A * s_dec_B) */
-    FP4_ALPHA_AMAX = 1  /* TE/cuBLAS form: fp32(fp32(amax_A * amax_B) * fp32(1/(36*448*448))) */
+    FP4_ALPHA_AMAX = 1  /* TE/cuBLAS form: fp32(fp32(amax_A * amax_B) * fp32(1/7225344)), 7225344 = 36*448^2 */
 } fp4_alpha_mode;
 
 /* Block-scaled GEMM D[M,N] = alpha * alpha_t * sum_k A[m,k] B[n,k] + beta * C[M,N] for two
