@@ -99,6 +99,51 @@ __global__ void __launch_bounds__(FP4Q_THREADS) amax_finalize_kernel(const uint2
     fp4q_publish(a, amax, s_enc, s_dec, flag);
 }
 
+/* Strict mode, error path only: the smallest linear index r*cols + c of a NaN/Inf element
+ * (the reference reports the first one in row-major order). *first must be preset to ~0. */
+template <typename T>
+__global__ void first_nonfinite_kernel(const T *__restrict__ x, int64_t rows, int64_t cols, int64_t ld,
+                                       unsigned long long *first) {
+    const int64_t n = rows * cols;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t r = i / cols, c = i % cols;
+        if (fp4q_nonfinite(fp4q_to_f32(x[r * ld + c]))) atomicMin(first, (unsigned long long)i);
+    }
+}
+
+fp4_status fp4q_report_nonfinite(fp4_context *ctx, const fp4_view *x, const char *op) {
+    cudaStream_t stream = (cudaStream_t)fp4_context_stream(ctx);
+    void *ws = NULL;
+    FP4_TRY(fp4_context_workspace(ctx, FP4Q_WORKSPACE_BYTES, &ws));
+    unsigned long long *first = (unsigned long long *)((char *)ws + 32);
+    FP4_CUDA_TRY(cudaMemsetAsync(first, 0xff, sizeof *first, stream));
+    const unsigned grid = (unsigned)(4 * fp4q_num_sms());
+    if (x->dtype == FP4_DTYPE_BF16)
+        first_nonfinite_kernel<uint16_t><<<grid, FP4Q_THREADS, 0, stream>>>((const uint16_t *)x->data, x->rows, x->cols,
+                                                                            x->ld, first);
+    else
+        first_nonfinite_kernel<float><<<grid, FP4Q_THREADS, 0, stream>>>((const float *)x->data, x->rows, x->cols, x->ld,
+                                                                         first);
+    FP4_LAUNCH_CHECK("first_nonfinite_kernel");
+    unsigned long long at = ~0ull;
+    FP4_CUDA_TRY(cudaMemcpyAsync(&at, first, sizeof at, cudaMemcpyDeviceToHost, stream));
+    FP4_CUDA_TRY(cudaStreamSynchronize(stream));
+    if (at == ~0ull) /* cannot happen if the flag was set; say so rather than guess */
+        return fp4_fail(FP4_ERR_NONFINITE, "%s: non-finite input flagged but not located (strict non-finite mode)", op);
+    const int64_t r = (int64_t)(at / (unsigned long long)x->cols), c = (int64_t)(at % (unsigned long long)x->cols);
+    const size_t es = fp4_dtype_size(x->dtype);
+    float v = 0.0f;
+    if (x->dtype == FP4_DTYPE_BF16) {
+        uint16_t h = 0;
+        FP4_CUDA_TRY(cudaMemcpy(&h, (const char *)x->data + (size_t)(r * x->ld + c) * es, 2, cudaMemcpyDeviceToHost));
+        v = fp4_bf16_to_f32(h);
+    } else {
+        FP4_CUDA_TRY(cudaMemcpy(&v, (const char *)x->data + (size_t)(r * x->ld + c) * es, 4, cudaMemcpyDeviceToHost));
+    }
+    return fp4_fail(FP4_ERR_NONFINITE, "%s: x[%lld, %lld] = %s (strict non-finite mode)", op, (long long)r, (long long)c,
+                    v != v ? "NaN" : (v > 0 ? "+Inf" : "-Inf"));
+}
+
 /* Normalize a view for streaming: contiguous views become one long row. Returns vec. */
 static int amax_shape(const fp4_view *x, int64_t *rows, int64_t *cols, int64_t *ld) {
     const size_t es = fp4_dtype_size(x->dtype);

@@ -12,8 +12,10 @@
  * Synchronization: fp4_quantize_cuda synchronizes ONCE, at the end, to bring {amax, s_enc, s_dec,
  * nonfinite} to the host struct (one 16-byte cudaMemcpyAsync + cudaStreamSynchronize).
  * Strict mode (FP4_NONFINITE_ERROR): the nonfinite flag travels with the partials; NVFP4 kernels
- * then write nothing, MXFP4 outputs are written but must not be used; the call returns
- * FP4_ERR_NONFINITE as the reference does. */
+ * then write nothing, MXFP4 outputs are written but must not be used; the call then locates the
+ * first NaN/Inf (an extra kernel, error path only) and returns FP4_ERR_NONFINITE with the
+ * reference's message "fp4_quantize: x[r, c] = NaN (strict non-finite mode)". The host fields of
+ * the outputs are left untouched on that path, as the reference leaves them. */
 #include "kernels.h"
 #include "quantize_common.cuh"
 #include "quantize_cuda.h"
@@ -90,11 +92,7 @@ extern "C" fp4_status fp4_quantize_cuda_finish(fp4_context *ctx, const fp4_view 
     fp4q_host_block h;
     FP4_CUDA_TRY(cudaMemcpyAsync(&h, ws, sizeof h, cudaMemcpyDeviceToHost, stream));
     FP4_CUDA_TRY(cudaStreamSynchronize(stream));
-    if (cfg->nonfinite == FP4_NONFINITE_ERROR && h.nonfinite)
-        return fp4_fail(FP4_ERR_NONFINITE,
-                        "fp4_quantize: the [%lld, %lld] %s input contains NaN or Inf and the config asks for strict "
-                        "non-finite checking; the outputs were not (validly) written",
-                        (long long)x->rows, (long long)x->cols, fp4_dtype_name(x->dtype));
+    if (cfg->nonfinite == FP4_NONFINITE_ERROR && h.nonfinite) return fp4q_report_nonfinite(ctx, x, "fp4_quantize");
     set_host_fields(rowwise, cfg, &h, 0);
     set_host_fields(columnwise, cfg, &h, 1);
     return FP4_OK;

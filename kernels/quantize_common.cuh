@@ -11,6 +11,7 @@
  * The context workspace (one per call) is laid out as:
  *   bytes [0, 16)   host block {float amax, float s_enc, float s_dec, uint32 nonfinite}, copied to
  *                   the host once at the end of a call
+ *   bytes [32, 40)  strict-mode error path: index of the first non-finite element
  *   bytes [64, ..)  partials: uint2 {amax bits, nonfinite flag} per CTA of the pass that produced
  *                   them (amax pass for NVFP4, the quantize pass itself for MXFP4)
  * Reducing the partials in each consumer CTA (at most FP4Q_MAX_PARTIALS of them) avoids atomics
@@ -19,6 +20,7 @@
 #define FP4KIT_QUANTIZE_COMMON_CUH
 
 #include "cuda_common.cuh"
+#include "fp4kit/context.h"
 #include "fp4kit/tensor.h"
 
 #define FP4Q_THREADS 256
@@ -212,6 +214,10 @@ fp4_status fp4q_launch_rowwise(cudaStream_t stream, const fp4_view *x, const fp4
 /* Tiled quantizer (64x64 tiles in shared memory): 16x16 blocks, columnwise, or both copies. */
 fp4_status fp4q_launch_tiled(cudaStream_t stream, const fp4_view *x, const fp4_config *cfg, fp4q_args *a,
                              int *n_partials);
+
+/* Strict mode error path: locate the first NaN/Inf (row-major) and fail with FP4_ERR_NONFINITE
+ * and the reference's message "op: x[r, c] = NaN (strict non-finite mode)". Synchronizes. */
+fp4_status fp4q_report_nonfinite(fp4_context *ctx, const fp4_view *x, const char *op);
 
 /* SMs of the current device (cached per process). */
 int fp4q_num_sms(void);

@@ -325,9 +325,10 @@ static void test_amax(void) {
 static void test_dequantize(void) {
     int nfail = 0;
     for (int m = 0; m < 4; m++)
-        for (int od = 0; od < 2; od++) {
-            const int64_t rows = 48, cols = 256, ld = od ? 264 : 256 + 3; /* 259: scalar-store path */
-            const fp4_dtype dt = od ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
+        for (int od = 0; od < 4; od++) {
+            /* ld 264: 16-byte vector stores; ld 259: scalar-store path */
+            const int64_t rows = 48, cols = 256, ld = od < 2 ? 264 : 256 + 3;
+            const fp4_dtype dt = (od & 1) ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
             fp4_config cfg = mode_cfg(m, 0);
             qcase c = {cfg, FP4_DTYPE_F32, rows, cols, cols, OUT_ROW, K_OUTLIER};
             float *hx = malloc((size_t)rows * cols * 4);
