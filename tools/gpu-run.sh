@@ -6,7 +6,8 @@
 #   ctest.log    full test output;  build.log  build output;  bench.log  all benchmark output
 #   results.txt  the RESULT| lines of every benchmark (machine-readable)
 # usage: bash tools/gpu-run.sh [TEST_REGEX] [BENCH_REGEX]   (defaults: all tests, all benchmarks;
-#        BENCH_REGEX "none" skips benchmarks). Needs .offline/debs (tools/bundle-offline.sh).
+#        BENCH_REGEX "none" skips benchmarks; env BUILD_TARGETS limits the build to some targets).
+#        Needs .offline/debs (tools/bundle-offline.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-out}; mkdir -p "$out"; out=$(cd "$out" && pwd)
@@ -25,7 +26,7 @@ if ! command -v pkg-config >/dev/null; then
 fi
 cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >>"$out/build.log" 2>&1 \
   || { echo "configure failed" | tee -a "$sum"; tail -30 "$out/build.log"; exit 1; }
-cmake --build "$b" -j"$(nproc)" >>"$out/build.log" 2>&1 \
+cmake --build "$b" -j"$(nproc)" ${BUILD_TARGETS:+--target $BUILD_TARGETS} >>"$out/build.log" 2>&1 \
   || { echo "build failed" | tee -a "$sum"; grep -m30 -E "error|Error" "$out/build.log"; exit 1; }
 echo "build ok" >>"$sum"
 (cd "$b" && ctest --output-on-failure -R "$treg" --timeout 600 >"$out/ctest.log" 2>&1); rc=$?
