@@ -1,0 +1,121 @@
+/* fp4kit/linear.h — a quantized linear layer Y = X·Wᵀ + b: forward and backward under a recipe.
+ *
+ * Shapes (llm.c letters): x [BT, C], W [OC, C], bias [OC], y [BT, OC], dy [BT, OC], dx [BT, C],
+ * dW [OC, C], db [OC]. All views are F32, row-major (ld may exceed cols); everything lives in the
+ * layer's location (host, or the device of a CUDA context).
+ *
+ * The three GEMMs and their operands are described in fp4kit/recipe.h. Three modes, one interface:
+ *   FP4_LINEAR_PLAIN  high precision only: every operand of the recipe must be fp32 or bf16 (an FP4
+ *                     operand is an error, never silently ignored). fp32 operands are used as is,
+ *                     bf16 operands are rounded to BF16 (RNE); FP32 accumulation.
+ *   FP4_LINEAR_FAKE   FP4 operands are quantized exactly as the recipe says, dequantized to FP32 and
+ *                     multiplied by an FP32 GEMM (CPU and GPU).
+ *   FP4_LINEAR_TRUE   FP4 operands go packed through fp4_gemm (the block-scaled FP4 GEMM: the CUDA
+ *                     kernel on the GPU, the bit-exact reference on the host). A GEMM whose operands
+ *                     are both fp32/bf16 runs in high precision; one FP4 operand with one high-
+ *                     precision operand, or two FP4 formats, is rejected (FP4_ERR_UNSUPPORTED).
+ * Quantizers use the straight-through estimator: backward treats Q as the identity w.r.t. its
+ * high-precision input. Bias and db are always FP32 (db sums the unquantized dY).
+ *
+ * Stochastic rounding (docs/recipes.md §SR seeding): operand t = 2*gemm + operand (fprop.x 0,
+ * fprop.w 1, dgrad.dy 2, dgrad.w 3, wgrad.dy 4, wgrad.x 5) is quantized with
+ *     cfg.seed = layer->seed,  cfg.stream = fp4_linear_sr_stream(layer_id, t, step)
+ *              = (layer_id << 40) | (t << 32) | step        (layer_id < 2^23, step < 2^32)
+ * (columnwise copies then XOR FP4_STREAM_COLUMNWISE, bit 63, as fp4_quantize does). So every
+ * (seed, step, layer, tensor) draws its own bits, two steps differ and a rerun repeats. Backward
+ * uses the step of the preceding forward.
+ *
+ * What is kept from forward for backward (fp4_linear_saved_bytes): Wgrad's X operand — the
+ * columnwise (optionally RHT) quantized Xᵀ [C, BT] for an FP4 wgrad.x, else Xᵀ in fp32 or bf16 —
+ * and Dgrad's W operand when it is FP4 (the quantized Wᵀ [C, OC]; with 16x16 blocks and the same
+ * config as fprop.w it is the columnwise copy of the one fprop.w quantization). High-precision W
+ * is read from the master weights in backward and costs nothing. Operands built only for one call
+ * (fprop.x, fprop.w, dY's copies, dequantized FP32 scratch) are kept in the layer for reuse and
+ * inspection (fp4_linear_operand) but are not "saved" memory.
+ *
+ * Weights: W and bias are caller-owned FP32 master tensors; the layer stores the pointers and never
+ * frees them. The master weights must not change between a forward and its backward.
+ */
+#ifndef FP4KIT_LINEAR_H
+#define FP4KIT_LINEAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fp4kit/context.h"
+#include "fp4kit/recipe.h"
+#include "fp4kit/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum fp4_linear_mode {
+    FP4_LINEAR_PLAIN = 0,
+    FP4_LINEAR_FAKE = 1,
+    FP4_LINEAR_TRUE = 2
+} fp4_linear_mode;
+
+const char *fp4_linear_mode_name(fp4_linear_mode m); /* "plain", "fake", "true" */
+fp4_status fp4_linear_mode_parse(const char *s, fp4_linear_mode *out);
+
+/* A growable buffer in the layer's location (private). */
+typedef struct fp4_linear_buf {
+    void *p;
+    size_t cap;
+} fp4_linear_buf;
+
+typedef struct fp4_linear {
+    /* configuration (fp4_linear_init; read-only afterwards) */
+    int64_t OC, C;
+    float *w;         /* [OC, C] master weights, caller-owned */
+    float *bias;      /* [OC] or NULL, caller-owned */
+    fp4_location loc; /* where w, bias, activations and gradients live */
+    fp4_recipe recipe;
+    fp4_linear_mode mode;
+    uint32_t layer_id; /* < 2^23 */
+    uint64_t seed;     /* SR Philox key */
+    uint64_t hadamard_seed; /* RHT sign seed for the wgrad operands (0: fixed 0xD7E8 mask for d = 16) */
+    /* state (private) */
+    int64_t BT;        /* rows of the last forward; 0 before the first */
+    uint32_t step;     /* step of the last forward */
+    int have_forward;  /* a forward ran and its saved tensors are valid */
+    fp4_qtensor q[3][2];   /* FP4 operands of the latest call of each GEMM (zeroed if not FP4) */
+    int q_valid[3][2];
+    int w_shared;          /* q[DGRAD][1] is the columnwise copy from fprop.w's quantize call */
+    fp4_linear_buf saved_x;        /* high-precision Xᵀ [C, BT] (fp32 or bf16) when wgrad.x is not FP4 */
+    size_t saved_x_bytes;
+    fp4_linear_buf scratch[4];     /* FP32 scratch: operands A, B; temporary */
+} fp4_linear;
+
+/* Set up a layer. w [OC, C] and bias [OC] (may be NULL) are FP32 at loc. The recipe is validated
+ * and checked against the mode. Shapes are checked against the recipe's blocks here (C and OC) and
+ * in forward (BT). */
+fp4_status fp4_linear_init(fp4_linear *l, float *w, float *bias, int64_t OC, int64_t C, fp4_location loc,
+                           const fp4_recipe *recipe, fp4_linear_mode mode, uint32_t layer_id, uint64_t seed);
+/* Free everything the layer allocated (not w or bias) and zero it. Safe on a zeroed struct. */
+void fp4_linear_free(fp4_linear *l);
+
+/* y = x·Wᵀ + bias. x [BT, C], y [BT, OC] (F32). step selects the SR draw. Keeps what backward needs. */
+fp4_status fp4_linear_forward(fp4_context *ctx, fp4_linear *l, const fp4_view *x, fp4_view *y, uint32_t step);
+
+/* Backward of the preceding forward. dy [BT, OC] (F32). dx [BT, C] is written (may be NULL: no
+ * Dgrad); dW [OC, C] (contiguous FP32, may be NULL: no Wgrad) and db [OC] (may be NULL) are
+ * accumulated: dW += dYᵀ·X, db += sum over rows of dY. */
+fp4_status fp4_linear_backward(fp4_context *ctx, fp4_linear *l, const fp4_view *dy, fp4_view *dx, float *dW,
+                               float *db);
+
+/* Bytes kept from forward for backward (see above); 0 before the first forward. */
+size_t fp4_linear_saved_bytes(const fp4_linear *l);
+
+/* The quantized operand the latest call of GEMM g used as operand 0 (A) or 1 (B), NULL if that
+ * operand is fp32/bf16 or the GEMM has not run. For inspection and tests. */
+const fp4_qtensor *fp4_linear_operand(const fp4_linear *l, fp4_gemm_kind g, int operand);
+
+/* The SR stream of tensor t (0..5) at a step, as documented above. */
+uint64_t fp4_linear_sr_stream(uint32_t layer_id, int tensor_id, uint32_t step);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

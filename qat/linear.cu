@@ -1,0 +1,117 @@
+/* qat/linear.cu — device versions of the linear layer's high-precision primitives (see
+ * qat/linear_impl.h for the exact fp32 operation order, which these kernels follow so that CPU and
+ * GPU agree bit for bit on the same inputs):
+ *   gemm_tn_kernel   D [M, N] = A [M, K] · B [N, K]ᵀ (+ bias) (+ D): 16x16 output tiles, A and B
+ *                    K-tiles staged in shared memory, one thread per output, k ascending,
+ *                    __fmul_rn/__fadd_rn so nothing is contracted into an FMA. A plain FP32 GEMM
+ *                    for the fake-quant and plain paths (not tensor cores, not cuBLASLt).
+ *   convert_kernel   F32/BF16 -> F32/BF16 with optional transpose and BF16 rounding (grid-stride).
+ *   colsum_kernel    db[c] += sum_r src[r, c] (one thread per column, r ascending).
+ *   bias_add_kernel  y[m, n] += bias[n].
+ * All launches are queued on fp4_context_stream(ctx) and checked.
+ */
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "fp4kit/formats_inline.h"
+#include "internal.h"
+#include "linear_impl.h"
+
+#define TILE 16
+
+/* Blocks of 256 for n elements of a grid-stride loop (capped; the loop covers the rest). */
+static unsigned grid_1d(int64_t n) {
+    const int64_t b = (n + 255) / 256;
+    return (unsigned)(b < 1 ? 1 : (b > 65536 ? 65536 : b));
+}
+
+static fp4_status launch_check(const char *kernel) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess)
+        return fp4_fail(FP4_ERR_CUDA, "%s launch failed: %s (%s)", kernel, cudaGetErrorString(e), cudaGetErrorName(e));
+    return FP4_OK;
+}
+
+__global__ void gemm_tn_kernel(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                               int64_t ldb, float *D, int64_t ldd, const float *bias, int accumulate) {
+    __shared__ float As[TILE][TILE + 1], Bs[TILE][TILE + 1];
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const int64_t m = (int64_t)blockIdx.y * TILE + ty, n = (int64_t)blockIdx.x * TILE + tx;
+    const int64_t mA = (int64_t)blockIdx.y * TILE + ty, nB = (int64_t)blockIdx.x * TILE + ty;
+    float acc = 0.0f;
+    for (int64_t k0 = 0; k0 < K; k0 += TILE) {
+        As[ty][tx] = (mA < M && k0 + tx < K) ? A[mA * lda + k0 + tx] : 0.0f;
+        Bs[ty][tx] = (nB < N && k0 + tx < K) ? B[nB * ldb + k0 + tx] : 0.0f;
+        __syncthreads();
+        const int kn = (int)(K - k0 < TILE ? K - k0 : TILE);
+        for (int k = 0; k < kn; k++) acc = __fadd_rn(acc, __fmul_rn(As[ty][k], Bs[tx][k]));
+        __syncthreads();
+    }
+    if (m < M && n < N) {
+        float out = acc;
+        if (bias) out = __fadd_rn(out, bias[n]);
+        if (accumulate) out = __fadd_rn(out, D[m * ldd + n]);
+        D[m * ldd + n] = out;
+    }
+}
+
+__global__ void convert_kernel(int64_t R, int64_t C, const void *src, int sbf16, int64_t lds, void *dst, int dbf16,
+                               int64_t ldd, int transpose, int round_bf16) {
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < R * C; e += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t r = e / C, c = e % C, i = r * lds + c;
+        const float v = sbf16 ? fp4_bf16_to_f32(((const uint16_t *)src)[i]) : ((const float *)src)[i];
+        const int64_t o = transpose ? c * ldd + r : r * ldd + c;
+        if (dbf16) ((uint16_t *)dst)[o] = fp4_f32_to_bf16(v);
+        else ((float *)dst)[o] = round_bf16 ? fp4_bf16_to_f32(fp4_f32_to_bf16(v)) : v;
+    }
+}
+
+__global__ void colsum_kernel(int64_t R, int64_t C, const float *src, int64_t lds, float *db) {
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float s = 0.0f;
+    for (int64_t r = 0; r < R; r++) s = __fadd_rn(s, src[r * lds + c]);
+    db[c] = __fadd_rn(db[c], s);
+}
+
+__global__ void bias_add_kernel(int64_t M, int64_t N, float *y, int64_t ldy, const float *bias) {
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < M * N; e += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t m = e / N, n = e % N;
+        y[m * ldy + n] = __fadd_rn(y[m * ldy + n], bias[n]);
+    }
+}
+
+extern "C" fp4_status fp4_lin_gemm_tn_cuda(fp4_context *ctx, int64_t M, int64_t N, int64_t K, const float *A,
+                                           int64_t lda, const float *B, int64_t ldb, float *D, int64_t ldd,
+                                           const float *bias, int accumulate) {
+    if ((N + TILE - 1) / TILE > INT32_MAX || (M + TILE - 1) / TILE > 65535)
+        return fp4_fail(FP4_ERR_SHAPE, "fp4_linear GEMM: [%lld, %lld] output is too large for one launch", (long long)M,
+                        (long long)N);
+    cudaStream_t st = (cudaStream_t)fp4_context_stream(ctx);
+    dim3 block(TILE, TILE), grid((unsigned)((N + TILE - 1) / TILE), (unsigned)((M + TILE - 1) / TILE));
+    gemm_tn_kernel<<<grid, block, 0, st>>>(M, N, K, A, lda, B, ldb, D, ldd, bias, accumulate);
+    return launch_check("gemm_tn_kernel");
+}
+
+extern "C" fp4_status fp4_lin_convert_cuda(fp4_context *ctx, int64_t R, int64_t C, const void *src, fp4_dtype sdt,
+                                           int64_t lds, void *dst, fp4_dtype ddt, int64_t ldd, int transpose,
+                                           int round_bf16) {
+    cudaStream_t st = (cudaStream_t)fp4_context_stream(ctx);
+    convert_kernel<<<grid_1d(R * C), 256, 0, st>>>(R, C, src, sdt == FP4_DTYPE_BF16, lds, dst, ddt == FP4_DTYPE_BF16, ldd,
+                                           transpose, round_bf16);
+    return launch_check("convert_kernel");
+}
+
+extern "C" fp4_status fp4_lin_colsum_cuda(fp4_context *ctx, int64_t R, int64_t C, const float *src, int64_t lds,
+                                          float *db) {
+    cudaStream_t st = (cudaStream_t)fp4_context_stream(ctx);
+    colsum_kernel<<<(unsigned)((C + 255) / 256), 256, 0, st>>>(R, C, src, lds, db);
+    return launch_check("colsum_kernel");
+}
+
+extern "C" fp4_status fp4_lin_bias_add_cuda(fp4_context *ctx, int64_t M, int64_t N, float *y, int64_t ldy,
+                                            const float *bias) {
+    cudaStream_t st = (cudaStream_t)fp4_context_stream(ctx);
+    bias_add_kernel<<<grid_1d(M * N), 256, 0, st>>>(M, N, y, ldy, bias);
+    return launch_check("bias_add_kernel");
+}
