@@ -24,6 +24,9 @@ if ! command -v pkg-config >/dev/null; then
   export PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/pkgconfig:/usr/share/pkgconfig
   echo "pkg-config: using bundled pkgconf" >>"$sum"
 fi
+if ! pkg-config --exists libpcre2-8; then   # headers + .pc only; the runtime library is the host's
+  dpkg -x .offline/extra/libpcre2-dev_*.deb / && echo "pcre2: unpacked the bundled libpcre2-dev" >>"$sum"
+fi
 cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >>"$out/build.log" 2>&1 \
   || { echo "configure failed" | tee -a "$sum"; tail -30 "$out/build.log"; exit 1; }
 cmake --build "$b" -j"$(nproc)" ${BUILD_TARGETS:+--target $BUILD_TARGETS} >>"$out/build.log" 2>&1 \
