@@ -1,0 +1,271 @@
+/* kernels/gemm_w4a16.cu — the skinny FP4 GEMM (M <= 128, memory-bound on the weight) and the
+ * W4A16 entry point fp4_gemm_w4a16_cuda.
+ *
+ *   D[M,N] = alpha * alpha_t * A[M,K] · B[N,K]ᵀ (+ beta C),  A BF16 (W4A16) or FP4 (W4A4),
+ *   B packed FP4 [N, K/2] with block scales [N, K/bw], K % bw == 0.
+ *
+ * skinny_kernel1<MT, A_FP4, NV, VEC> — split-K, tensor cores, weight streamed once:
+ *   grid (ceil(N/128), splits, ceil(M/(16*MT))), 256 threads = 8 warps; warp w owns the 16
+ *   weight rows n0 + 16w .. +15 (two n8 groups) over the CTA's K slice [k_begin, k_begin + KS),
+ *   KS a multiple of 128. The A rows of the M tile (16*MT rows x KS, BF16; FP4 A is decoded to
+ *   BF16 while staging) sit in shared memory.
+ *   Per 128-wide K chunk each lane (g = lane/4, t = lane%4) loads 16 bytes = 32 codes of weight
+ *   row g of each n8 group (K offsets 32t .. 32t+31: 4 lanes read one 64-byte row segment) and
+ *   decodes them in registers. The mma's k index is permuted (free, as long as A and B agree):
+ *   in step s (0..7) lane (g, t) supplies mma-k {2t, 2t+1} = K {32t+4s, +1} and mma-k
+ *   {2t+8, 2t+9} = K {32t+4s+2, +3}, i.e. bytes 2s and 2s+1 of its own 16 bytes; the matching A
+ *   values are 4 consecutive BF16 = one 8-byte shared load per row (rows g and g+8).
+ *   Shared A rows: stride KS*2 + 8 bytes and 8-byte unit u stored at u ^ (((u >> 4) & 1) << 2):
+ *   the 32 lanes' 8-byte loads of one step are then bank-conflict free.
+ *   Next chunk's weight bytes are loaded before the current one is decoded (distance-1 prefetch).
+ *   splits == 1: the epilogue runs in the kernel. splits > 1: FP32 partials [splits][M][N] go to
+ *   the context workspace and skinny_finalize_kernel1 sums them in split order (deterministic)
+ *   and runs the epilogue.
+ *   VEC (16-byte weight loads) needs K % 32 == 0 and a 16-byte aligned weight; otherwise byte
+ *   loads (correct, slower). A BF16 rows use 8-byte loads when 8-byte aligned with ld % 4 == 0.
+ */
+#include <algorithm>
+
+#include "gemm_common.cuh"
+#include "gemm_internal.h"
+
+#define SK_THREADS 256
+#define SK_NTILE 128
+#define SK_KCHUNK 128
+
+/* 4 consecutive A values (K c .. c+3 of row m) as 2 bf16x2 words, zero outside [.., k_end). */
+template <bool A_FP4, bool NV>
+__device__ __forceinline__ uint2 skinny_load_a4(const gemm_operand &a, int64_t m, int64_t c, int64_t K, bool vec8) {
+    uint2 v = make_uint2(0u, 0u);
+    if (A_FP4) {
+        const uint8_t *row = (const uint8_t *)a.data + m * (K / 2);
+        const int bw = NV ? 16 : 32;
+        const uint8_t sb = a.scales[m * (K / bw) + c / bw];
+        const float s = NV ? fp4_e4m3_decode(sb) : fp4_e8m0_decode(sb);
+        const uint8_t b0 = row[c / 2], b1 = row[c / 2 + 1];
+        const uint32_t h0 = fp4_f32_to_bf16(fp4_e2m1_decode(b0 & 0xf) * s);
+        const uint32_t h1 = fp4_f32_to_bf16(fp4_e2m1_decode(b0 >> 4) * s);
+        const uint32_t h2 = fp4_f32_to_bf16(fp4_e2m1_decode(b1 & 0xf) * s);
+        const uint32_t h3 = fp4_f32_to_bf16(fp4_e2m1_decode(b1 >> 4) * s);
+        v.x = h0 | (h1 << 16);
+        v.y = h2 | (h3 << 16);
+    } else {
+        const uint16_t *p = (const uint16_t *)a.data + m * a.ld + c;
+        if (vec8) return *(const uint2 *)p;
+        v.x = (uint32_t)p[0] | ((uint32_t)p[1] << 16);
+        v.y = (uint32_t)p[2] | ((uint32_t)p[3] << 16);
+    }
+    return v;
+}
+
+/* 32 codes of weight row `row` from K index kpos (zeros past k_end) and their scale bytes. */
+template <bool NV, bool VEC>
+__device__ __forceinline__ void skinny_load_w(const gemm_operand &b, int64_t row, bool row_ok, int64_t kpos,
+                                              int64_t K, int64_t k_end, uint4 &q, uint32_t &sc) {
+    q = make_uint4(0u, 0u, 0u, 0u);
+    sc = 0u;
+    const int64_t valid = k_end - kpos;
+    if (!row_ok || valid <= 0) return;
+    const uint8_t *p = (const uint8_t *)b.data + row * (K / 2) + kpos / 2;
+    if (VEC && valid >= 32) {
+        q = __ldg((const uint4 *)p);
+    } else {
+        uint32_t w[4] = {0u, 0u, 0u, 0u};
+        for (int i = 0; i < 16; i++)
+            if (2 * i < valid) w[i >> 2] |= (uint32_t)__ldg(p + i) << (8 * (i & 3));
+        q = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+    const uint8_t *s = b.scales + row * (K / (NV ? 16 : 32)) + kpos / (NV ? 16 : 32);
+    sc = __ldg(s);
+    if (NV && valid > 16) sc |= (uint32_t)__ldg(s + 1) << 8;
+}
+
+template <int MT, bool A_FP4, bool NV, bool VEC>
+__global__ void __launch_bounds__(SK_THREADS) skinny_kernel1(gemm_operand a, gemm_operand b, int64_t K, int KS,
+                                                             int a_vec8, float *partial, fp4_epilogue epi) {
+    extern __shared__ __align__(16) uint8_t sk_smem[];
+    const int64_t M = a.rows, N = b.rows;
+    const int64_t k_begin = (int64_t)blockIdx.y * KS;
+    const int64_t k_end = min(K, k_begin + KS);
+    const int64_t m0 = (int64_t)blockIdx.z * 16 * MT;
+    const int RS = KS * 2 + 8; /* bytes per shared A row */
+
+    /* stage the A rows of this M tile (zeros outside M and past k_end) */
+    const int units = KS / 4;
+    for (int i = threadIdx.x; i < 16 * MT * units; i += SK_THREADS) {
+        const int r = i / units, u = i - r * units;
+        const int64_t c = k_begin + 4 * (int64_t)u;
+        uint2 v = make_uint2(0u, 0u);
+        if (m0 + r < M && c < k_end) v = skinny_load_a4<A_FP4, NV>(a, m0 + r, c, K, a_vec8 != 0);
+        const int us = u ^ (((u >> 4) & 1) << 2);
+        *(uint2 *)(sk_smem + r * RS + us * 8) = v;
+    }
+    __syncthreads();
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int64_t nb = (int64_t)blockIdx.x * SK_NTILE + warp * 16;
+    const int64_t row0 = nb + g, row1 = nb + 8 + g;
+    const bool ok0 = row0 < N, ok1 = row1 < N;
+    float acc[MT][2][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[mt][j][i] = 0.0f;
+
+    uint4 q0, q1;
+    uint32_t s0, s1;
+    skinny_load_w<NV, VEC>(b, row0, ok0, k_begin + 32 * t, K, k_end, q0, s0);
+    skinny_load_w<NV, VEC>(b, row1, ok1, k_begin + 32 * t, K, k_end, q1, s1);
+    for (int kk = 0; kk < KS && k_begin + kk < k_end; kk += SK_KCHUNK) {
+        uint4 n0q, n1q;
+        uint32_t n0s, n1s;
+        skinny_load_w<NV, VEC>(b, row0, ok0, k_begin + kk + SK_KCHUNK + 32 * t, K, k_end, n0q, n0s);
+        skinny_load_w<NV, VEC>(b, row1, ok1, k_begin + kk + SK_KCHUNK + 32 * t, K, k_end, n1q, n1s);
+        /* decode: bw[grp][2s], bw[grp][2s+1] = the B fragment of step s */
+        uint32_t bw[2][16];
+#pragma unroll
+        for (int grp = 0; grp < 2; grp++) {
+            const uint4 q = grp ? q1 : q0;
+            const uint32_t s = grp ? s1 : s0;
+            const uint32_t sc0 = scale_bf16x2<NV>((uint8_t)(s & 0xff));
+            const uint32_t sc1 = NV ? scale_bf16x2<NV>((uint8_t)(s >> 8)) : sc0;
+            const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                uint32_t o[4];
+                e2m1x8_biased(words[i], o);
+#pragma unroll
+                for (int j = 0; j < 4; j++) bw[grp][4 * i + j] = bf16x2_scale(o[j], i < 2 ? sc0 : sc1);
+            }
+        }
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            const int u = kk / 4 + 8 * t + s;
+            const int us = u ^ (((u >> 4) & 1) << 2);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                const uint2 lo = *(const uint2 *)(sk_smem + (16 * mt + g) * RS + us * 8);
+                const uint2 hi = *(const uint2 *)(sk_smem + (16 * mt + g + 8) * RS + us * 8);
+                const uint32_t af[4] = {lo.x, hi.x, lo.y, hi.y};
+                mma_bf16_16816(acc[mt][0], af, bw[0][2 * s], bw[0][2 * s + 1]);
+                mma_bf16_16816(acc[mt][1], af, bw[1][2 * s], bw[1][2 * s + 1]);
+            }
+        }
+        q0 = n0q, q1 = n1q, s0 = n0s, s1 = n1s;
+    }
+
+    /* acc[mt][grp][i]: row m0 + 16mt + g (+8 for i >= 2), col nb + 8grp + 2t + (i & 1) */
+    const float at = partial ? 0.0f : epi_alpha_t(epi);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int grp = 0; grp < 2; grp++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int64_t m = m0 + 16 * mt + g + (i >= 2 ? 8 : 0);
+                const int64_t n = nb + 8 * grp + 2 * t + (i & 1);
+                if (m >= M || n >= N) continue;
+                if (partial) partial[((int64_t)blockIdx.y * M + m) * N + n] = acc[mt][grp][i];
+                else epi_store(epi, at, m, n, acc[mt][grp][i]);
+            }
+}
+
+/* Sum the split-K partials [splits][M][N] in split order, then the epilogue. */
+__global__ void skinny_finalize_kernel1(const float *partial, int splits, int64_t M, int64_t N, fp4_epilogue epi) {
+    const float at = epi_alpha_t(epi);
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < M * N; i += (int64_t)gridDim.x * blockDim.x) {
+        float acc = 0.0f;
+        for (int s = 0; s < splits; s++) acc = __fadd_rn(acc, partial[(int64_t)s * M * N + i]);
+        epi_store(epi, at, i / N, i % N, acc);
+    }
+}
+
+int gemm_sm_count(void) {
+    static int cached[64];
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 132;
+    if (!cached[dev]) {
+        int n = 0;
+        if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 132;
+        cached[dev] = n;
+    }
+    return cached[dev];
+}
+
+template <int MT, bool A_FP4, bool NV, bool VEC>
+static fp4_status skinny_run(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int KS,
+                             int splits, float *partial, const fp4_epilogue &epi, int a_vec8) {
+    const size_t smem = (size_t)16 * MT * (KS * 2 + 8);
+    auto kern = skinny_kernel1<MT, A_FP4, NV, VEC>;
+    FP4_CUDA_TRY(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    const dim3 grid(fp4_cdiv(b.rows, SK_NTILE), (unsigned)splits, fp4_cdiv(a.rows, 16 * MT));
+    kern<<<grid, SK_THREADS, smem, (cudaStream_t)fp4_context_stream(ctx)>>>(a, b, K, KS, a_vec8, partial, epi);
+    FP4_LAUNCH_CHECK("skinny_kernel1");
+    return FP4_OK;
+}
+
+template <int MT>
+static fp4_status skinny_dispatch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int KS,
+                                  int splits, float *partial, const fp4_epilogue &epi, int a_vec8, bool vec) {
+#define SK_CASE(AF, NVV, VV)                                                                   \
+    if (a.fp4 == AF && b.nv == NVV && vec == VV) return skinny_run<MT, AF, NVV, VV>(ctx, a, b, K, KS, splits, partial, epi, a_vec8)
+    SK_CASE(false, true, true);
+    SK_CASE(false, true, false);
+    SK_CASE(false, false, true);
+    SK_CASE(false, false, false);
+    SK_CASE(true, true, true);
+    SK_CASE(true, true, false);
+    SK_CASE(true, false, true);
+    SK_CASE(true, false, false);
+#undef SK_CASE
+    return fp4_fail(FP4_ERR_INVALID_ARG, "skinny GEMM: unsupported operand combination");
+}
+
+fp4_status gemm_skinny_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
+                              const fp4_epilogue &epi) {
+    const int64_t M = a.rows, N = b.rows;
+    const int MT = M <= 16 ? 1 : 4;
+    const int64_t mtiles = (M + 16 * MT - 1) / (16 * MT), ntiles = (N + SK_NTILE - 1) / SK_NTILE;
+    const int64_t kchunks = (K + SK_KCHUNK - 1) / SK_KCHUNK;
+    /* about 4 CTAs per SM; A slice in shared memory at most 64 KB */
+    const int64_t target = 4LL * gemm_sm_count();
+    int64_t splits = (target + ntiles * mtiles - 1) / (ntiles * mtiles);
+    const int64_t max_chunks_smem = (64 * 1024 / (16 * MT * 2)) / SK_KCHUNK; /* 16 (MT=1) or 4 (MT=4) */
+    splits = std::max<int64_t>(splits, (kchunks + max_chunks_smem - 1) / max_chunks_smem);
+    splits = std::min<int64_t>(std::max<int64_t>(splits, 1), kchunks);
+    const int64_t KS = ((kchunks + splits - 1) / splits) * SK_KCHUNK;
+    splits = (K + KS - 1) / KS;
+    float *partial = NULL;
+    if (splits > 1) {
+        void *ws = NULL;
+        FP4_TRY(fp4_context_workspace(ctx, (size_t)splits * (size_t)M * (size_t)N * sizeof(float), &ws));
+        partial = (float *)ws;
+    }
+    const bool vec = (K % 32) == 0 && ((uintptr_t)b.data % 16) == 0 && (!a.fp4 || ((uintptr_t)a.data % 16) == 0);
+    const int a_vec8 = !a.fp4 && ((uintptr_t)a.data % 8) == 0 && (a.ld % 4) == 0;
+    if (MT == 1) FP4_TRY(skinny_dispatch<1>(ctx, a, b, K, (int)KS, (int)splits, partial, epi, a_vec8, vec));
+    else FP4_TRY(skinny_dispatch<4>(ctx, a, b, K, (int)KS, (int)splits, partial, epi, a_vec8, vec));
+    if (partial) {
+        const int64_t total = M * N;
+        const unsigned blocks = (unsigned)std::min<int64_t>((total + 255) / 256, 4LL * gemm_sm_count());
+        skinny_finalize_kernel1<<<blocks, 256, 0, (cudaStream_t)fp4_context_stream(ctx)>>>(partial, (int)splits, M, N,
+                                                                                             epi);
+        FP4_LAUNCH_CHECK("skinny_finalize_kernel1");
+    }
+    return FP4_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* W4A16 entry: skinny kernel for M <= 128, tiled kernel above, or the two-pass baseline.     */
+
+extern "C" fp4_status fp4_gemm_w4a16_cuda(fp4_context *ctx, const fp4_view *x, const fp4_qtensor *w, float alpha,
+                                          const fp4_view *c, float beta, fp4_view *d, fp4_gemm_algo algo) {
+    const gemm_operand a = gemm_operand_bf16(x), b = gemm_operand_fp4(w);
+    const int nv = w->cfg.format == FP4_FORMAT_NVFP4;
+    const fp4_epilogue epi = gemm_epilogue(c, beta, d, alpha, NULL, nv ? w->tscale_dev : NULL, nv ? FP4_TS_SDEC : FP4_TS_ONE);
+    if (algo == FP4_GEMM_ALGO_TWO_PASS) return gemm_two_pass(ctx, a, b, w->cols, epi, c, d);
+    if (x->rows <= 128) return gemm_skinny_launch(ctx, a, b, w->cols, epi);
+    return gemm_tiled_launch(ctx, a, b, w->cols, epi);
+}
