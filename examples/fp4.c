@@ -19,6 +19,7 @@ static const fp4_cli_command commands[] = {
      fp4_cmd_quantize_usage},
     {"inspect", "list the tensors, metadata and quantized-weight statistics of a safetensors file", fp4_cmd_inspect,
      fp4_cmd_inspect_usage},
+    {"data", "build and inspect token shards from text corpora", fp4_cmd_data, fp4_cmd_data_usage},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 

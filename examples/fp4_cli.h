@@ -28,6 +28,8 @@ int fp4_cmd_quantize(int argc, char **argv);
 void fp4_cmd_quantize_usage(FILE *out);
 int fp4_cmd_inspect(int argc, char **argv);
 void fp4_cmd_inspect_usage(FILE *out);
+int fp4_cmd_data(int argc, char **argv);
+void fp4_cmd_data_usage(FILE *out);
 
 /* Print "fp4 <cmd>: <what>: <STATUS>: <library message>" to stderr; returns FP4_EXIT_RUNTIME. */
 int fp4_cli_fail(const char *cmd, fp4_status st, const char *what);

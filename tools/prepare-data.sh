@@ -116,20 +116,12 @@ for c in pretrain/sotu pretrain/brown pretrain/moby pretrain/kjv finetune/pydoc;
 done
 
 # ---- the `fp4 data` tool ---------------------------------------------------------------------
-if [ -x "$BUILD/fp4" ] && "$BUILD/fp4" data --help >/dev/null 2>&1; then
-  FP4DATA=("$BUILD/fp4" data)
-else
-  TOOL="$OUT/.bin/fp4-data"
-  if [ ! -x "$TOOL" ] || [ "$SRC/tools/fp4_data.c" -nt "$TOOL" ] || [ ! -e "$BUILD/libfp4kit.so" ] || [ "$BUILD/libfp4kit.so" -nt "$TOOL" ]; then
-    say "building the library in $BUILD and tools/fp4_data.c (no 'fp4 data' subcommand there yet)"
-    [ -e "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" >/dev/null || die "cmake configure of $BUILD failed"
-    cmake --build "$BUILD" --target fp4kit_shared -j2 >/dev/null || die "building libfp4kit in $BUILD failed"
-    mkdir -p "$OUT/.bin"
-    cc -O2 -std=c11 -D_DEFAULT_SOURCE -DFP4_DATA_STANDALONE -I"$SRC/include" "$SRC/tools/fp4_data.c" -o "$TOOL" \
-      -L"$BUILD" -lfp4kit -Wl,-rpath,"$BUILD" || die "compiling tools/fp4_data.c failed"
-  fi
-  FP4DATA=("$TOOL")
+if [ ! -x "$BUILD/fp4" ] || ! "$BUILD/fp4" data --help >/dev/null 2>&1; then
+  say "building the fp4 command in $BUILD"
+  [ -e "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" >/dev/null || die "cmake configure of $BUILD failed"
+  cmake --build "$BUILD" --target fp4 -j"$(nproc)" >/dev/null || die "building the fp4 command in $BUILD failed"
 fi
+FP4DATA=("$BUILD/fp4" data)
 
 # ---- shards ----------------------------------------------------------------------------------
 for tok in $TOKS; do

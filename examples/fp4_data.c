@@ -1,8 +1,5 @@
-/* tools/fp4_data.c — the `fp4 data` subcommand: build token shards from corpus directories, and
- * inspect or decode shards (docs/data.md). Written in the examples/fp4_<name>.c convention
- * (fp4_cmd_data + fp4_cmd_data_usage) but self-contained, so that tools/prepare-data.sh can build
- * it alone until it is wired into the `fp4` command:
- *   cc -DFP4_DATA_STANDALONE -Iinclude tools/fp4_data.c BUILD/libfp4kit.a -lcjson -lpcre2-8 -fopenmp -lm
+/* examples/fp4_data.c — the `fp4 data` subcommand: build token shards from corpus directories, and
+ * inspect or decode shards (docs/data.md).
  *
  *   fp4 data build --out PREFIX [--tokenizer byte|gpt2] [--gpt2-dir DIR] [--val-frac F] [--seed N] DIR...
  *   fp4 data info SHARD...
@@ -13,10 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp4_cli.h"
 #include "fp4kit/data.h"
-
-void fp4_cmd_data_usage(FILE *out);
-int fp4_cmd_data(int argc, char **argv);
 
 void fp4_cmd_data_usage(FILE *out) {
     fprintf(out,
@@ -164,6 +159,3 @@ int fp4_cmd_data(int argc, char **argv) {
     return usage_error("unknown data command", argv[1]);
 }
 
-#ifdef FP4_DATA_STANDALONE
-int main(int argc, char **argv) { return fp4_cmd_data(argc, argv); } /* argv[0] plays "data" */
-#endif
