@@ -173,4 +173,16 @@ fp4_status gemm_two_pass(fp4_context *ctx, const gemm_operand &a, const gemm_ope
 /* Multiprocessor count of the current device (cached). */
 int gemm_sm_count(void);
 
+/* Raise a kernel's dynamic shared-memory limit once per device (done[dev] remembers the largest
+ * size set), so steady-state calls make no driver call besides the launch (and stay capturable
+ * in a CUDA graph). */
+static inline fp4_status gemm_smem_attr(const void *kern, size_t smem, int done[64]) {
+    int dev = 0;
+    FP4_CUDA_TRY(cudaGetDevice(&dev));
+    if (dev >= 0 && dev < 64 && done[dev] >= (int)smem) return FP4_OK;
+    FP4_CUDA_TRY(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    if (dev >= 0 && dev < 64) done[dev] = (int)smem;
+    return FP4_OK;
+}
+
 #endif

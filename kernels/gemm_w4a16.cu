@@ -199,7 +199,8 @@ static fp4_status skinny_run(fp4_context *ctx, const gemm_operand &a, const gemm
                              int splits, float *partial, const fp4_epilogue &epi, int a_vec8) {
     const size_t smem = (size_t)16 * MT * (KS * 2 + 8);
     auto kern = skinny_kernel1<MT, A_FP4, NV, VEC>;
-    FP4_CUDA_TRY(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    static int attr_done[64]; /* per device: the shared-memory attribute was raised (once) */
+    FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
     const dim3 grid(fp4_cdiv(b.rows, SK_NTILE), (unsigned)splits, fp4_cdiv(a.rows, 16 * MT));
     kern<<<grid, SK_THREADS, smem, (cudaStream_t)fp4_context_stream(ctx)>>>(a, b, K, KS, a_vec8, partial, epi);
     FP4_LAUNCH_CHECK("skinny_kernel1");

@@ -207,7 +207,8 @@ static fp4_status tiled_run(fp4_context *ctx, const gemm_operand &a, const gemm_
     const size_t smem = (size_t)TL_STAGES * (A_FP4 ? TL_PACKED_STAGE : TL_BF16_TILE) + (size_t)TL_STAGES * TL_PACKED_STAGE +
                         (size_t)(A_FP4 ? 2 : 1) * TL_BF16_TILE;
     auto kern = tiled_kernel1<A_FP4, NV, VEC>;
-    FP4_CUDA_TRY(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    static int attr_done[64]; /* per device: the shared-memory attribute was raised (once) */
+    FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
     const dim3 grid(fp4_cdiv(b.rows, TL_BN), fp4_cdiv(a.rows, TL_BM));
     if (grid.y > 65535) return fp4_fail(FP4_ERR_SHAPE, "tiled GEMM: M = %lld is too large", (long long)a.rows);
     kern<<<grid, TL_THREADS, smem, (cudaStream_t)fp4_context_stream(ctx)>>>(a, b, K, epi);
