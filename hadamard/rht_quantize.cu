@@ -12,8 +12,11 @@
  * or 4 (F32), 16-byte row loads, 256 raw bytes per thread, TK = 128 / 64; d = 32: CW = 2 (BF16) or
  * 1 (F32), 4-byte row loads, 128 raw bytes per thread (keeps it under 128 registers), TK = 64 / 32.
  * Either way a warp reads 256 (d = 16) or 128 (d = 32) contiguous bytes of a row per load.
- * Per column: sign flips (word sw), butterflies 1..d/2, * fp32(1/sqrt d), RNE to BF16
- * (fp4h_rht_chunk_bf16, shared with the reference).
+ * Per chunk the sign flips are XORed into the raw words (a chunk row is one token, one sign);
+ * per column: butterflies 1..d/2, * fp32(1/sqrt d), RNE to BF16 — the operations of
+ * fp4h_rht_chunk_bf16 (the reference). Block scales and codes use the shared formats_inline.h
+ * helpers; the only device-specific rewrite is the NaN-ignoring max as fmaxf(m, |v|) (equal to
+ * fp4_amax_step since m starts at +0 and is never NaN). SR is a template parameter.
  *
  * Passes (NVFP4, what the benchmark counts as bytes):
  *   1. rht_amax_kernel: read x, transform, amax of the BF16 values -> one atomicMax per CTA into
@@ -96,6 +99,52 @@ __device__ __forceinline__ float col_val(const uint32_t raw[WPR], int j) {
     return fp4_bits_f32(raw[j]);
 }
 
+/* Sign flips applied to the raw words: row i is token m0+i, so both BF16 halves (or the F32) of
+ * every word of row i flip with s_i. A sign-bit XOR, exactly what fp4h_flip does per element. */
+template <bool BF16, int D, int WPR>
+__device__ __forceinline__ void flip_raw(uint32_t raw[D][WPR], uint32_t sw) {
+#pragma unroll
+    for (int i = 0; i < D; i++) {
+        const uint32_t m = ((sw >> i) & 1u) * (BF16 ? 0x80008000u : 0x80000000u);
+#pragma unroll
+        for (int w = 0; w < WPR; w++) raw[i][w] ^= m;
+    }
+}
+
+/* Column j of the (already sign-flipped) chunk -> butterflies -> * scale -> BF16 RNE: the same
+ * operations as fp4h_rht_chunk_bf16 on the host. */
+template <bool BF16, int D, int WPR>
+__device__ __forceinline__ void rht_column(const uint32_t raw[D][WPR], int j, float scale, float v[D]) {
+#pragma unroll
+    for (int i = 0; i < D; i++) v[i] = col_val<BF16, WPR>(raw[i], j);
+    fp4h_fwht_stages(v, D);
+#pragma unroll
+    for (int i = 0; i < D; i++) v[i] = fp4_bf16_to_f32(fp4_f32_to_bf16(fp4h_mul(v[i], scale)));
+}
+
+/* NaN-ignoring |v| max: fmaxf returns the non-NaN operand and m is never NaN (it starts at +0),
+ * so this equals the fp4_amax_step chain of the reference; one FMNMX per element. */
+__device__ __forceinline__ float amax_dev(float m, float v) { return fmaxf(m, fabsf(v)); }
+
+/* One quantization block (= one RHT chunk) of the [K, M] output: scale byte returned, D/2 code
+ * bytes in codes. Same operations as fp4h_nvfp4_block16 / fp4h_mxfp4_block32. */
+template <int D, bool SR>
+__device__ __forceinline__ uint8_t quant_block(const float v[D], float s_enc, float s_dec, int ocp, uint64_t seed,
+                                               uint64_t stream, uint64_t grp, uint8_t *codes) {
+    float amax_b = 0.0f;
+#pragma unroll
+    for (int i = 0; i < D; i++) amax_b = amax_dev(amax_b, v[i]);
+    if constexpr (D == 16) {
+        const uint8_t s_b = fp4_nvfp4_block_scale(amax_b, s_enc);
+        fp4h_encode_run(v, 16, fp4_nvfp4_block_enc(s_b, s_dec), SR, seed, stream, grp, codes);
+        return s_b;
+    } else {
+        const uint8_t b = ocp ? fp4_e8m0_ocp(amax_b) : fp4_e8m0_rceil(amax_b);
+        fp4h_encode_run(v, 32, fp4_e8m0_inverse(b), SR, seed, stream, grp, codes);
+        return b;
+    }
+}
+
 /* Max over the CTA (values >= 0, NaN-free), one atomicMax on the float bits by thread 0. */
 __device__ __forceinline__ void cta_amax_to(float m, float *dst) {
     __shared__ float wmax[kThreads / 32];
@@ -124,14 +173,13 @@ __global__ void __launch_bounds__(kThreads, 2)
         const int64_t m0 = (tile / ntk) * kTileTok + c * D, k0 = (tile % ntk) * S::TK + g * S::CW;
         uint32_t raw[D][S::WPR];
         load_chunk<BF16, D, VEC>(x, ldx, M, K, m0, k0, raw);
+        flip_raw<BF16, D, S::WPR>(raw, sw);
 #pragma unroll
         for (int j = 0; j < S::CW; j++) {
             float v[D];
+            rht_column<BF16, D, S::WPR>(raw, j, scale, v);
 #pragma unroll
-            for (int i = 0; i < D; i++) v[i] = col_val<BF16, S::WPR>(raw[i], j);
-            fp4h_rht_chunk_bf16(v, D, sw, scale);
-#pragma unroll
-            for (int i = 0; i < D; i++) m = fp4_amax_step(m, v[i]);
+            for (int i = 0; i < D; i++) m = amax_dev(m, v[i]);
             if (bad && m0 < M && k0 + j < K) {
 #pragma unroll
                 for (int i = 0; i < D; i++)
@@ -142,10 +190,10 @@ __global__ void __launch_bounds__(kThreads, 2)
     cta_amax_to(m, amax_out);
 }
 
-template <bool BF16, int D, bool VEC>
+template <bool BF16, int D, bool VEC, bool SR>
 __global__ void __launch_bounds__(kThreads, 2)
     rht_quant_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, uint8_t *data,
-                     uint8_t *scales, float *tscale, int sr, uint64_t seed, uint64_t stream, int ocp, int reverse,
+                     uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int ocp, int reverse,
                      int accumulate_amax) {
     using S = tile_shape<BF16, D>;
     __shared__ __align__(16) uint8_t so[S::TK * 128];       /* codes: TK rows x 128 bytes, swizzled units */
@@ -168,22 +216,19 @@ __global__ void __launch_bounds__(kThreads, 2)
         const int64_t m0 = tm0 + c * D, k0 = tk0 + g * S::CW;
         uint32_t raw[D][S::WPR];
         load_chunk<BF16, D, VEC>(x, ldx, M, K, m0, k0, raw);
+        flip_raw<BF16, D, S::WPR>(raw, sw);
 #pragma unroll
         for (int j = 0; j < S::CW; j++) {
             float v[D];
-#pragma unroll
-            for (int i = 0; i < D; i++) v[i] = col_val<BF16, S::WPR>(raw[i], j);
-            fp4h_rht_chunk_bf16(v, D, sw, scale);
+            rht_column<BF16, D, S::WPR>(raw, j, scale, v);
             if (accumulate_amax) {
 #pragma unroll
-                for (int i = 0; i < D; i++) m = fp4_amax_step(m, v[i]);
+                for (int i = 0; i < D; i++) m = amax_dev(m, v[i]);
             }
             if (m0 < M && k0 + j < K) {
                 const uint64_t grp = (uint64_t)((k0 + j) * M + m0) >> 4;
                 uint8_t codes[S::UNIT];
-                uint8_t sb;
-                if (D == 16) sb = fp4h_nvfp4_block16(v, s_enc, s_dec, sr, seed, stream, grp, codes);
-                else sb = fp4h_mxfp4_block32(v, ocp, sr, seed, stream, grp, codes);
+                const uint8_t sb = quant_block<D, SR>(v, s_enc, s_dec, ocp, seed, stream, grp, codes);
                 const int r = g * S::CW + j, phys = c ^ (g & (S::TC - 1));
                 uint32_t w[S::UNIT / 4];
 #pragma unroll
@@ -217,7 +262,7 @@ constexpr int64_t kMaxGrid = 1 << 20;
 
 template <bool BF16, int D, bool VEC>
 fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor *out, const fp4_config *cfg,
-                       unsigned long long *bad, int strict, cudaStream_t s, int *bad_checked) {
+                       unsigned long long *bad, int strict, cudaStream_t s) {
     using S = tile_shape<BF16, D>;
     const int64_t M = x->rows, K = x->cols;
     const int64_t ntiles = ((M + kTileTok - 1) / kTileTok) * ((K + S::TK - 1) / S::TK);
@@ -232,29 +277,32 @@ fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor 
             unsigned long long first = 0;
             FP4_CUDA_TRY(cudaMemcpyAsync(&first, bad, sizeof first, cudaMemcpyDeviceToHost, s));
             FP4_CUDA_TRY(cudaStreamSynchronize(s));
-            *bad_checked = 1;
             if (first != ~0ull)
                 return fp4_fail(FP4_ERR_NONFINITE,
                                 "fp4_rht_quantize_columnwise: RHT%d(x)ᵀ[%lld, %lld] is not finite (strict non-finite mode)",
                                 D, (long long)(first / (unsigned long long)M), (long long)(first % (unsigned long long)M));
         }
     }
-    rht_quant_kernel<BF16, D, VEC><<<grid, kThreads, 0, s>>>(
-        x->data, x->ld, M, K, sw, scale, out->data, out->scales, out->tscale_dev, cfg->rounding == FP4_ROUND_SR,
-        cfg->seed, cfg->stream ^ FP4_STREAM_COLUMNWISE, cfg->scale_rule == FP4_SCALE_OCP, need_amax_pass,
-        !need_amax_pass);
+    if (cfg->rounding == FP4_ROUND_SR)
+        rht_quant_kernel<BF16, D, VEC, true><<<grid, kThreads, 0, s>>>(
+            x->data, x->ld, M, K, sw, scale, out->data, out->scales, out->tscale_dev, cfg->seed,
+            cfg->stream ^ FP4_STREAM_COLUMNWISE, cfg->scale_rule == FP4_SCALE_OCP, need_amax_pass, !need_amax_pass);
+    else
+        rht_quant_kernel<BF16, D, VEC, false><<<grid, kThreads, 0, s>>>(
+            x->data, x->ld, M, K, sw, scale, out->data, out->scales, out->tscale_dev, cfg->seed,
+            cfg->stream ^ FP4_STREAM_COLUMNWISE, cfg->scale_rule == FP4_SCALE_OCP, need_amax_pass, !need_amax_pass);
     FP4_LAUNCH_CHECK("rht_quant_kernel");
     return FP4_OK;
 }
 
 template <bool BF16, int D>
 fp4_status launch_vec(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor *out, const fp4_config *cfg,
-                      unsigned long long *bad, int strict, cudaStream_t s, int *bad_checked) {
+                      unsigned long long *bad, int strict, cudaStream_t s) {
     using S = tile_shape<BF16, D>;
     const size_t vb = (size_t)S::CW * S::ES;
     const int vec = ((uintptr_t)x->data % vb == 0) && ((size_t)x->ld * S::ES) % vb == 0 && x->cols % S::CW == 0;
-    if (vec) return launch_pair<BF16, D, true>(x, sw, scale, out, cfg, bad, strict, s, bad_checked);
-    return launch_pair<BF16, D, false>(x, sw, scale, out, cfg, bad, strict, s, bad_checked);
+    if (vec) return launch_pair<BF16, D, true>(x, sw, scale, out, cfg, bad, strict, s);
+    return launch_pair<BF16, D, false>(x, sw, scale, out, cfg, bad, strict, s);
 }
 
 } // namespace
@@ -266,7 +314,6 @@ extern "C" fp4_status fp4_rht_quantize_columnwise_cuda(fp4_context *ctx, const f
     const float scale = fp4h_scale_log2(fp4h_log2(d));
     const int strict = cfg->nonfinite == FP4_NONFINITE_ERROR;
     unsigned long long *bad = NULL;
-    int bad_checked = 0;
     if (strict) {
         void *ws = NULL;
         FP4_TRY(fp4_context_workspace(ctx, sizeof(unsigned long long), &ws));
@@ -275,10 +322,10 @@ extern "C" fp4_status fp4_rht_quantize_columnwise_cuda(fp4_context *ctx, const f
     }
     const int bf16 = x->dtype == FP4_DTYPE_BF16;
     fp4_status st;
-    if (d == 16) st = bf16 ? launch_vec<true, 16>(x, sw, scale, out, cfg, bad, strict, s, &bad_checked)
-                           : launch_vec<false, 16>(x, sw, scale, out, cfg, bad, strict, s, &bad_checked);
-    else if (d == 32) st = bf16 ? launch_vec<true, 32>(x, sw, scale, out, cfg, bad, strict, s, &bad_checked)
-                                : launch_vec<false, 32>(x, sw, scale, out, cfg, bad, strict, s, &bad_checked);
+    if (d == 16) st = bf16 ? launch_vec<true, 16>(x, sw, scale, out, cfg, bad, strict, s)
+                           : launch_vec<false, 16>(x, sw, scale, out, cfg, bad, strict, s);
+    else if (d == 32) st = bf16 ? launch_vec<true, 32>(x, sw, scale, out, cfg, bad, strict, s)
+                                : launch_vec<false, 32>(x, sw, scale, out, cfg, bad, strict, s);
     else st = fp4_fail(FP4_ERR_INVALID_ARG, "fp4_rht_quantize_columnwise_cuda: d = %d (16 or 32)", d);
     if (st != FP4_OK) return st;
     out->cfg = *cfg;
@@ -293,6 +340,5 @@ extern "C" fp4_status fp4_rht_quantize_columnwise_cuda(fp4_context *ctx, const f
         out->s_enc = h[1];
         out->s_dec = h[2];
     }
-    (void)bad_checked;
     return FP4_OK;
 }

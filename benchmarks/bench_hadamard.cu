@@ -1,0 +1,188 @@
+/* benchmarks/bench_hadamard.cu — throughput of the Hadamard kernels (hadamard/hadamard.cu,
+ * hadamard/rht_quantize.cu) on BF16 8192x8192, against the device-to-device copy bandwidth
+ * measured in the same run.
+ *
+ * Modes (B = input bytes = 128 MiB, O = bytes of the quantized [K, M] copy = codes + scales):
+ *   rht16_nvfp4_rne      fused Wgrad operand of X: RHT16 + BF16 + post-RHT amax + NVFP4 1x16 RNE.
+ *                        Two passes over x (amax pass, then transform+quantize): bytes 2B + O.
+ *                        Pass 2 walks the tiles in reverse, so part of its read may hit L2; the
+ *                        byte count still charges both reads in full.
+ *   rht16_nvfp4_sr       the same with SR (the dY operand)                          2B + O
+ *   rht16_nvfp4_rne_api  rht16_nvfp4_rne through the public call (+ one 12-byte D2H copy and sync)
+ *   rht32_mxfp4_rne      RHT32 + MXFP4 1x32 rceil (no tensor scale: one pass)        B + O
+ *   fwht{16,128,4096}    standalone RHT along rows, BF16 -> BF16                      2B
+ * Timing: CUDA events around each call, 5 warm-ups, median of 25 runs, inputs and outputs
+ * rotated over 2 sets (256 MiB of input) so L2 never holds a whole input from the previous run.
+ * Before timing, each mode is validated bit-for-bit against the CPU reference on a small shape
+ * (PASS/FAIL). Run: ./build/benchmarks/bench_hadamard  (RESULT| lines, then a short table). */
+#include "fp4kit/formats_inline.h"
+
+#include "bench_common.cuh"
+#include "fp4kit/fp4kit.h"
+#include "hadamard_impl.h"
+
+#include <string.h>
+
+#define NSETS 2
+
+typedef struct {
+    const char *name;
+    int fused;   /* 1: fp4_rht_quantize_columnwise; 0: fp4_hadamard */
+    int d;
+    fp4_format fmt;
+    fp4_rounding rnd;
+    int api;
+    int passes;  /* reads of the input counted in the bytes */
+} hmode;
+
+static const hmode modes[] = {
+    {"rht16_nvfp4_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2},
+    {"rht16_nvfp4_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2},
+    {"rht16_nvfp4_rne_api", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 1, 2},
+    {"rht32_mxfp4_rne", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_RNE, 0, 1},
+    {"fwht16", 0, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1},
+    {"fwht128", 0, 128, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1},
+    {"fwht4096", 0, 4096, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1},
+};
+#define NMODES ((int)(sizeof modes / sizeof modes[0]))
+
+static fp4_config mode_cfg(const hmode *m) {
+    fp4_config c = m->fmt == FP4_FORMAT_NVFP4 ? fp4_config_nvfp4() : fp4_config_mxfp4();
+    c.rounding = m->rnd;
+    c.seed = 0x5eed;
+    c.stream = 7;
+    return c;
+}
+
+static int run_mode(fp4_context *ctx, const hmode *m, const fp4_view *x, fp4_qtensor *q, fp4_view *y) {
+    fp4_status st;
+    if (m->fused) {
+        const fp4_config cfg = mode_cfg(m);
+        st = m->api ? fp4_rht_quantize_columnwise(ctx, x, &cfg, m->d, 0, q)
+                    : fp4_rht_quantize_columnwise_cuda(ctx, x, &cfg, m->d, 0, q, 0);
+    } else {
+        const fp4_hadamard_desc h = fp4_hadamard_rht(m->d, 0);
+        st = fp4_hadamard(ctx, x, y, &h);
+    }
+    if (st != FP4_OK) {
+        fprintf(stderr, "%s: %s: %s\n", m->name, fp4_status_str(st), fp4_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+/* Bit-exact check of one mode against the CPU reference on a 1024 x 4096 BF16 tensor (ld > cols). */
+static int validate(fp4_context *ctx, const hmode *m) {
+    const int64_t R = 1024, C = 4096, ld = 4104;
+    uint16_t *hx = (uint16_t *)malloc((size_t)R * ld * 2);
+    for (int64_t i = 0; i < R * ld; i++) {
+        uint64_t z = (uint64_t)i * 0x9E3779B97F4A7C15ull;
+        z ^= z >> 29; z *= 0xBF58476D1CE4E5B9ull; z ^= z >> 32;
+        hx[i] = fp4_f32_to_bf16(((float)(z & 0xffffff) / 16777216.0f - 0.5f) * 4.0f);
+    }
+    void *dx = NULL, *dy = NULL;
+    int ok = fp4_device_alloc((size_t)R * ld * 2, &dx) == FP4_OK && fp4_device_alloc((size_t)R * C * 2, &dy) == FP4_OK &&
+             fp4_copy_to_device(ctx, dx, hx, (size_t)R * ld * 2) == FP4_OK;
+    fp4_view vh = {hx, FP4_DTYPE_BF16, R, C, ld, FP4_HOST}, vd = {dx, FP4_DTYPE_BF16, R, C, ld, FP4_DEVICE};
+    if (ok && m->fused) {
+        const fp4_config cfg = mode_cfg(m);
+        fp4_qtensor a, b;
+        ok = fp4_qtensor_alloc(&a, C, R, &cfg, FP4_HOST) == FP4_OK && fp4_qtensor_alloc(&b, C, R, &cfg, FP4_DEVICE) == FP4_OK &&
+             fp4_rht_quantize_columnwise(NULL, &vh, &cfg, m->d, 0, &a) == FP4_OK &&
+             fp4_rht_quantize_columnwise(ctx, &vd, &cfg, m->d, 0, &b) == FP4_OK;
+        if (ok) {
+            const size_t db = fp4_qtensor_data_bytes(&a), sb = fp4_qtensor_scale_bytes(&a);
+            uint8_t *gd = (uint8_t *)malloc(db), *gs = (uint8_t *)malloc(sb);
+            ok = fp4_copy_to_host(ctx, gd, b.data, db) == FP4_OK && fp4_copy_to_host(ctx, gs, b.scales, sb) == FP4_OK &&
+                 !memcmp(gd, a.data, db) && !memcmp(gs, a.scales, sb) && a.amax == b.amax && a.s_enc == b.s_enc &&
+                 a.s_dec == b.s_dec;
+            free(gd);
+            free(gs);
+        }
+        fp4_qtensor_free(&a);
+        fp4_qtensor_free(&b);
+    } else if (ok) {
+        const fp4_hadamard_desc h = fp4_hadamard_rht(m->d, 0);
+        uint16_t *hy = (uint16_t *)malloc((size_t)R * C * 2), *gy = (uint16_t *)malloc((size_t)R * C * 2);
+        fp4_view yh = {hy, FP4_DTYPE_BF16, R, C, C, FP4_HOST}, yd = {dy, FP4_DTYPE_BF16, R, C, C, FP4_DEVICE};
+        ok = fp4_hadamard(NULL, &vh, &yh, &h) == FP4_OK && fp4_hadamard(ctx, &vd, &yd, &h) == FP4_OK &&
+             fp4_copy_to_host(ctx, gy, dy, (size_t)R * C * 2) == FP4_OK && !memcmp(hy, gy, (size_t)R * C * 2);
+        free(hy);
+        free(gy);
+    }
+    if (!ok && fp4_last_error()[0]) fprintf(stderr, "%s: %s\n", m->name, fp4_last_error());
+    fp4_device_free(dx);
+    fp4_device_free(dy);
+    free(hx);
+    printf("validate %-20s %s\n", m->name, ok ? "PASS" : "FAIL");
+    return ok;
+}
+
+int main(void) {
+    bench_print_device();
+    fp4_context *ctx = NULL;
+    if (fp4_context_create_cuda(0, NULL, &ctx) != FP4_OK) {
+        fprintf(stderr, "no CUDA context: %s\n", fp4_last_error());
+        return 1;
+    }
+    cudaStream_t s = (cudaStream_t)fp4_context_stream(ctx);
+    int valid[NMODES];
+    for (int i = 0; i < NMODES; i++) valid[i] = validate(ctx, &modes[i]);
+    const double copy = bench_copy_gbps(s);
+    printf("copy bandwidth (read + write): %.0f GB/s\n", copy);
+    BENCH_RESULT("hadamard|copy|GBps=%.1f", copy);
+
+    const int64_t M = 8192, K = 8192;
+    const size_t B = (size_t)M * K * 2;
+    uint16_t *x[NSETS], *y[NSETS];
+    fp4_qtensor q[NSETS][2]; /* [set][0: NVFP4, 1: MXFP4] */
+    const fp4_config nv = fp4_config_nvfp4(), mx = fp4_config_mxfp4();
+    for (int i = 0; i < NSETS; i++) {
+        BENCH_CHECK(cudaMalloc(&x[i], B));
+        BENCH_CHECK(cudaMalloc(&y[i], B));
+        if (bench_fill_bf16(x[i], (size_t)M * K, 1234 + i, 1.0f)) return 1;
+        if (fp4_qtensor_alloc(&q[i][0], K, M, &nv, FP4_DEVICE) != FP4_OK ||
+            fp4_qtensor_alloc(&q[i][1], K, M, &mx, FP4_DEVICE) != FP4_OK) {
+            fprintf(stderr, "alloc: %s\n", fp4_last_error());
+            return 1;
+        }
+    }
+    double gbps[NMODES], ms_[NMODES];
+    for (int mi = 0; mi < NMODES; mi++) {
+        const hmode *m = &modes[mi];
+        gbps[mi] = ms_[mi] = -1;
+        const int qi = m->fmt == FP4_FORMAT_MXFP4;
+        int err = 0;
+        const float ms = bench_time_ms(s, 5, 25, [&](int it) {
+            const int k = it % NSETS;
+            fp4_view vx = fp4_view_make(x[k], FP4_DTYPE_BF16, M, K, FP4_DEVICE);
+            fp4_view vy = fp4_view_make(y[k], FP4_DTYPE_BF16, M, K, FP4_DEVICE);
+            err |= run_mode(ctx, m, &vx, &q[k][qi], &vy);
+        });
+        if (ms <= 0 || err) {
+            fprintf(stderr, "%s: timing failed\n", m->name);
+            continue;
+        }
+        double bytes;
+        if (m->fused) bytes = (double)m->passes * B + fp4_qtensor_data_bytes(&q[0][qi]) + fp4_qtensor_scale_bytes(&q[0][qi]);
+        else bytes = 2.0 * B;
+        ms_[mi] = ms;
+        gbps[mi] = bytes / (ms * 1e-3) / 1e9;
+        BENCH_RESULT("hadamard|%s|shape=%lldx%lld|ms=%.4f|GBps=%.1f|pct_copy=%.1f|input_reads=%d|valid=%s", m->name,
+                     (long long)M, (long long)K, ms, gbps[mi], 100.0 * gbps[mi] / copy, m->fused ? m->passes : 1,
+                     valid[mi] ? "PASS" : "FAIL");
+    }
+    printf("\n%-22s %10s %10s %8s %6s  (BF16 %lldx%lld; copy %.0f GB/s)\n", "mode", "ms", "GB/s", "% copy", "check",
+           (long long)M, (long long)K, copy);
+    for (int mi = 0; mi < NMODES; mi++)
+        printf("%-22s %10.4f %10.1f %7.1f%% %6s\n", modes[mi].name, ms_[mi], gbps[mi], 100.0 * gbps[mi] / copy,
+               valid[mi] ? "PASS" : "FAIL");
+    for (int i = 0; i < NSETS; i++) {
+        cudaFree(x[i]);
+        cudaFree(y[i]);
+        fp4_qtensor_free(&q[i][0]);
+        fp4_qtensor_free(&q[i][1]);
+    }
+    fp4_context_destroy(ctx);
+    return 0;
+}
