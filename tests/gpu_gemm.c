@@ -10,7 +10,8 @@
  * K = 16·odd (NVFP4) and 32·odd (MXFP4) — the unaligned staging paths — and aligned K with
  * several K tiles / split-K slices; BF16 and F32 outputs; beta != 0 with C in either dtype.
  * Pass: relative Frobenius error <= 1e-5, no NaN/Inf, every output written (D is poisoned with
- * NaN before each call). Operands are random codes with random valid scale bytes (no quantizer
+ * NaN before each call); BF16 outputs may differ by 1 BF16 ulp on <= 0.1% of the elements
+ * (rounding-boundary flips from the FP32 summation order; see rel_err). Operands are random codes with random valid scale bytes (no quantizer
  * needed). Runs in well under a minute on an H100 (the CPU references dominate).
  */
 #include <math.h>
@@ -107,16 +108,30 @@ static double get(const fp4_view *v, const void *data, int64_t m, int64_t n) {
                                      : (double)fp4_bf16_to_f32(((const uint16_t *)data)[m * v->ld + n]);
 }
 
-/* Relative Frobenius error of got vs want over [rows, cols]; counts non-finite values of got. */
-static double rel_err(const fp4_view *v, const void *got, const void *want, int *nonfinite) {
+/* Relative Frobenius error of got vs want over [rows, cols]; counts non-finite values of got.
+ * BF16 outputs: the GPU's FP32 value differs from the CPU's by FP32 summation order (~1e-7
+ * relative), which flips the RNE rounding to BF16 on the rare element that sits on a rounding
+ * boundary: a 1-ulp BF16 difference (~4e-3 relative) that alone would exceed 1e-5 in Frobenius
+ * norm. Such 1-ulp differences are counted in *flips (must stay <= 0.1% of the elements) and left
+ * out of the norm; any larger difference counts in full. */
+static double rel_err(const fp4_view *v, const void *got, const void *want, int *nonfinite, int64_t *flips) {
     double num = 0, den = 0;
     *nonfinite = 0;
+    *flips = 0;
     for (int64_t m = 0; m < v->rows; m++)
         for (int64_t n = 0; n < v->cols; n++) {
             const double g = get(v, got, m, n), w = get(v, want, m, n);
             if (!isfinite(g)) (*nonfinite)++;
-            num += (g - w) * (g - w);
             den += w * w;
+            if (v->dtype == FP4_DTYPE_BF16 && g != w) {
+                const uint16_t gb = ((const uint16_t *)got)[m * v->ld + n], wb = ((const uint16_t *)want)[m * v->ld + n];
+                const int d = (int)(gb & 0x7fff) - (int)(wb & 0x7fff);
+                if ((gb & 0x8000) == (wb & 0x8000) && (d == 1 || d == -1)) {
+                    (*flips)++;
+                    continue;
+                }
+            }
+            num += (g - w) * (g - w);
         }
     return sqrt(num / (den > 0 ? den : 1));
 }
@@ -124,11 +139,12 @@ static double rel_err(const fp4_view *v, const void *got, const void *want, int 
 static void check(const char *what, const fp4_view *v, const void *got, const void *want, int64_t M, int64_t N,
                   int64_t K) {
     int nf = 0;
-    const double e = rel_err(v, got, want, &nf);
-    const int ok = e <= 1e-5 && nf == 0;
+    int64_t flips = 0;
+    const double e = rel_err(v, got, want, &nf, &flips);
+    const int ok = e <= 1e-5 && nf == 0 && flips * 1000 <= M * N;
     if (!ok)
-        printf("\n    %s M=%lld N=%lld K=%lld out=%s: rel err %.3g, %d non-finite\n", what, (long long)M, (long long)N,
-               (long long)K, fp4_dtype_name(v->dtype), e, nf);
+        printf("\n    %s M=%lld N=%lld K=%lld out=%s: rel err %.3g, %d non-finite, %lld 1-ulp bf16 flips\n", what,
+               (long long)M, (long long)N, (long long)K, fp4_dtype_name(v->dtype), e, nf, (long long)flips);
     CU_ASSERT(ok);
 }
 
