@@ -11,6 +11,7 @@
  *   nv16x16_rne_row     NVFP4 16x16 RNE rowwise (tiled kernel)          2B + O
  *   mx_rceil_row        MXFP4 1x32 rceil RNE rowwise (amax fused)       B + O
  *   dequant_bf16        NVFP4 1x16 -> BF16                               O + B
+ *   amax_pass           the NVFP4 amax pass alone (its share of the nv* modes)  B
  * Minimal bytes: every pass that needs the input reads it once (the NVFP4 amax pass counts as a
  * read), every output is written once. Timing: CUDA events around each call, 5 warm-ups, median of
  * 25, inputs and outputs rotated over 3 buffer sets (>= 96 MB of input) so L2 never holds them.
@@ -32,7 +33,7 @@ typedef struct {
     fp4_format fmt;
     fp4_block blk;
     fp4_rounding rnd;
-    int both, version, api, dequant;
+    int both, version, api, dequant, amax;
 } mode_t_;
 
 static const mode_t_ modes[] = {
@@ -44,6 +45,7 @@ static const mode_t_ modes[] = {
     {"nv16x16_rne_row", FP4_FORMAT_NVFP4, FP4_BLOCK_16x16, FP4_ROUND_RNE, 0, 2, 0, 0},
     {"mx_rceil_row", FP4_FORMAT_MXFP4, FP4_BLOCK_1x32, FP4_ROUND_RNE, 0, 2, 0, 0},
     {"dequant_bf16", FP4_FORMAT_NVFP4, FP4_BLOCK_1x16, FP4_ROUND_RNE, 0, 2, 0, 1},
+    {"amax_pass", FP4_FORMAT_NVFP4, FP4_BLOCK_1x16, FP4_ROUND_RNE, 0, 2, 0, 0, 1},
 };
 #define NMODES ((int)(sizeof modes / sizeof modes[0]))
 
@@ -59,7 +61,8 @@ static fp4_config mode_cfg(const mode_t_ *m) {
 static int run_mode(fp4_context *ctx, const mode_t_ *m, const fp4_view *x, fp4_qtensor *r, fp4_qtensor *c, fp4_view *y) {
     const fp4_config cfg = mode_cfg(m);
     fp4_status st;
-    if (m->dequant) st = fp4_dequantize_cuda_async(ctx, r, y);
+    if (m->amax) st = fp4_amax_cuda_pass_async(ctx, x);
+    else if (m->dequant) st = fp4_dequantize_cuda_async(ctx, r, y);
     else if (m->api) st = fp4_quantize(ctx, x, &cfg, r, m->both ? c : NULL);
     else st = fp4_quantize_cuda_async(ctx, x, &cfg, r, m->both ? c : NULL, m->version);
     if (st != FP4_OK) {
@@ -93,6 +96,16 @@ static int validate(fp4_context *ctx, const mode_t_ *m) {
     fp4_device_alloc((size_t)R * C * 2, &dy);
     fp4_copy_to_device(ctx, dx, hx, (size_t)R * C * 2);
     fp4_view xd = fp4_view_make(dx, FP4_DTYPE_BF16, R, C, FP4_DEVICE), yd = fp4_view_make(dy, FP4_DTYPE_BF16, R, C, FP4_DEVICE);
+    if (m->amax) { /* fp4_amax (the same amax pass + finalize) against the host */
+        float ha = -1.0f, da = -2.0f;
+        ok = fp4_amax(NULL, &xh, &ha) == FP4_OK && fp4_amax(ctx, &xd, &da) == FP4_OK && !memcmp(&ha, &da, 4);
+        printf("  validate %-20s %s\n", m->name, ok ? "PASS" : "FAIL");
+        fp4_qtensor_free(&hr); fp4_qtensor_free(&hc); fp4_qtensor_free(&dr); fp4_qtensor_free(&dc);
+        fp4_device_free(dx);
+        fp4_device_free(dy);
+        free(hx);
+        return ok;
+    }
     if (fp4_quantize(NULL, &xh, &cfg, &hr, m->both ? &hc : NULL) != FP4_OK) {
         printf("  validate %-20s reference failed: %s\n", m->name, fp4_last_error());
         ok = 0;
@@ -177,7 +190,8 @@ int main(void) {
             }
             const size_t out_bytes = fp4_qtensor_data_bytes(&qr[0]) + fp4_qtensor_scale_bytes(&qr[0]);
             double bytes;
-            if (m->dequant) bytes = (double)out_bytes + (double)in_bytes;
+            if (m->amax) bytes = (double)in_bytes;
+            else if (m->dequant) bytes = (double)out_bytes + (double)in_bytes;
             else if (m->fmt == FP4_FORMAT_MXFP4) bytes = (double)in_bytes + (double)out_bytes;
             else bytes = 2.0 * (double)in_bytes + (double)out_bytes * (m->both ? 2 : 1);
             int err = 0;

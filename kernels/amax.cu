@@ -7,11 +7,12 @@
  * be zeroed and no atomics are needed. The nonfinite flag (any NaN/Inf) is computed only in strict
  * mode (FP4_NONFINITE_ERROR).
  *
- * Thread mapping: a persistent grid (<= 4 CTAs per SM) walks 16-byte chunks (8 BF16 or 4 F32)
+ * Thread mapping: a persistent grid (as many CTAs as are resident) walks 16-byte chunks (8 BF16 or 4 F32)
  * of the rows in order; (row, chunk) advance incrementally so no division runs in the loop.
  * A view with ld == cols (or one row) is walked as a single row of rows*cols elements. */
 #include "kernels.h"
 #include "quantize_common.cuh"
+#include "quantize_cuda.h"
 
 int fp4q_num_sms(void) {
     static int sms = 0;
@@ -165,7 +166,19 @@ fp4_status fp4q_launch_amax(cudaStream_t stream, const fp4_view *x, int strict, 
     const int64_t per = vec ? 16 / (int64_t)fp4_dtype_size(x->dtype) : 1;
     const int64_t units = rows * (cols / per);
     int64_t grid = (units + FP4Q_THREADS - 1) / FP4Q_THREADS;
-    const int64_t cap = 4LL * fp4q_num_sms();
+    /* persistent grid: as many CTAs as fit (the loop keeps 4 x 16 bytes in flight per thread) */
+    static int occ16 = 0, occ32 = 0;
+    int &occ = x->dtype == FP4_DTYPE_BF16 ? occ16 : occ32;
+    if (!occ) {
+        const cudaError_t e = x->dtype == FP4_DTYPE_BF16
+                                  ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, amax_kernel<uint16_t>, FP4Q_THREADS, 0)
+                                  : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, amax_kernel<float>, FP4Q_THREADS, 0);
+        if (e != cudaSuccess || occ < 1) {
+            (void)cudaGetLastError();
+            occ = 4;
+        }
+    }
+    const int64_t cap = (int64_t)occ * fp4q_num_sms();
     if (grid > cap) grid = cap;
     if (grid > FP4Q_MAX_PARTIALS) grid = FP4Q_MAX_PARTIALS;
     if (grid < 1) grid = 1;
@@ -201,4 +214,13 @@ extern "C" fp4_status fp4_amax_cuda(fp4_context *ctx, const fp4_view *x, float *
     FP4_CUDA_TRY(cudaStreamSynchronize(stream));
     *amax = h.amax;
     return FP4_OK;
+}
+
+/* Benchmark hook (quantize_cuda.h): queue the amax pass alone, partials into the workspace. */
+extern "C" fp4_status fp4_amax_cuda_pass_async(fp4_context *ctx, const fp4_view *x) {
+    cudaStream_t stream = (cudaStream_t)fp4_context_stream(ctx);
+    void *ws = NULL;
+    FP4_TRY(fp4_context_workspace(ctx, FP4Q_WORKSPACE_BYTES, &ws));
+    int n = 0;
+    return fp4q_launch_amax(stream, x, 0, (uint2 *)((char *)ws + FP4Q_PARTIALS_OFFSET), &n);
 }

@@ -29,6 +29,10 @@ fp4_status fp4_quantize_cuda_async(fp4_context *ctx, const fp4_view *x, const fp
 fp4_status fp4_quantize_cuda_finish(fp4_context *ctx, const fp4_view *x, const fp4_config *cfg, fp4_qtensor *rowwise,
                                     fp4_qtensor *columnwise);
 
+/* The NVFP4 amax pass alone (partials into the context workspace), queued, no synchronization:
+ * lets the benchmark time the pass's share of an NVFP4 quantization. */
+fp4_status fp4_amax_cuda_pass_async(fp4_context *ctx, const fp4_view *x);
+
 /* Dequantize queued on the stream, no synchronization (fp4_dequantize_cuda is the same call). */
 fp4_status fp4_dequantize_cuda_async(fp4_context *ctx, const fp4_qtensor *q, fp4_view *y);
 

@@ -12,10 +12,12 @@
  *
  * Versions (llm.c style, both kept for the benchmark):
  *   1  quantize_rowwise_kernel1: one thread per block, flat index divided per block, scalar loads.
- *   2  quantize_rowwise_kernel2: one thread per block, persistent grid sized by the occupancy
- *      calculator, 16-byte loads (2 per BF16 1x16 block, all issued before use), (row, block)
- *      advanced incrementally, 8-byte (NVFP4) / 16-byte (MXFP4) code stores, coalesced across
- *      the warp because consecutive threads own consecutive blocks of a row.
+ *   2  quantize_rowwise_kernel2: persistent grid sized by the occupancy calculator; each thread
+ *      owns K blocks per iteration (BF16 1x16: 4 blocks = 8 x 16-byte loads, all issued before
+ *      use), walked from the end of the tensor backwards (L2 reuse of the amax pass's tail),
+ *      (row, block) advanced incrementally, 8-byte (NVFP4) / 16-byte (MXFP4) code stores,
+ *      coalesced across the warp because consecutive threads own consecutive blocks of a row;
+ *      NVFP4 enc_b looked up in a per-CTA table of fp4_nvfp4_block_enc over the 256 scale bytes.
  * SR: one fp4_sr_block16 call per 16 outputs; 16-group index = (r*cols + c)/16 of the output. */
 #include "quantize_common.cuh"
 
@@ -86,27 +88,109 @@ __global__ void __launch_bounds__(FP4Q_THREADS) quantize_rowwise_kernel1(const T
     rowwise_epilogue<FMT>(a, tmax, tflag, scratch);
 }
 
-/* version 2: persistent grid, 16-byte loads, incremental (row, block) */
+/* version 2 (the fast one): persistent grid; each thread owns K blocks per iteration (K*BW
+ * elements = 128 bytes of BF16 1x16 input, 8 x 16-byte loads) and issues all of their loads before
+ * using any, so a resident warp keeps ~4 KB in flight. Block k of a thread is S = gridDim*blockDim
+ * blocks after block k-1, so each load instruction of a warp covers 32 consecutive blocks
+ * (coalesced). The walk goes from the END of the tensor backwards: the amax pass walks forwards,
+ * so the tail it read last is still in L2 when this pass starts there.
+ * NVFP4: enc_b depends only on the scale byte once S_dec is known, so each CTA tabulates
+ * fp4_nvfp4_block_enc for all 256 bytes in shared memory (the IEEE division runs 256 times per CTA
+ * instead of once per block); the block amax is a NaN-ignoring fmaxf tree (== fp4_amax_step). */
+template <typename T>
+__device__ __forceinline__ uint4 rw_load16(const T *p, int vec) {
+    if (vec) return __ldg(reinterpret_cast<const uint4 *>(p));
+    constexpr int PER = 16 / (int)sizeof(T);
+    uint32_t w[4] = {0u, 0u, 0u, 0u};
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+        if (sizeof(T) == 4) w[i] = fp4_f32_bits(fp4q_to_f32(p[i]));
+        else w[i >> 1] |= (uint32_t)reinterpret_cast<const uint16_t *>(p)[i] << (16 * (i & 1));
+    }
+    return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+/* max(0, max_i |v_i|) ignoring NaN: the same value as folding fp4_amax_step from 0 (max is exact
+ * and order-free; fmaxf returns the non-NaN operand; |v| is never -0). */
+template <int N>
+__device__ __forceinline__ float rw_amax(const float *v) {
+    float m[N / 2];
+#pragma unroll
+    for (int i = 0; i < N / 2; i++) m[i] = fmaxf(fabsf(v[2 * i]), fabsf(v[2 * i + 1]));
+#pragma unroll
+    for (int w = N / 4; w >= 1; w >>= 1)
+#pragma unroll
+        for (int i = 0; i < w; i++) m[i] = fmaxf(m[i], m[i + w]);
+    return fmaxf(0.0f, m[0]);
+}
+
 template <typename T, int FMT, bool SR>
 __global__ void __launch_bounds__(FP4Q_THREADS) quantize_rowwise_kernel2(const T *__restrict__ x, fp4q_args a) {
     __shared__ uint2 scratch[32];
+    __shared__ float enc_tab[256];
+    static_assert(FP4Q_THREADS == 256, "one enc_tab entry per thread");
     constexpr int BW = FMT == FP4Q_MX32 ? 32 : 16;
+    constexpr int PER = 16 / (int)sizeof(T);
+    constexpr int LPB = BW / PER;                 /* 16-byte loads per block: 2, 4 or 8 */
+    constexpr int K = LPB >= 8 ? 1 : 8 / LPB;     /* blocks per thread per iteration */
     float s_enc, s_dec;
     if (!rowwise_prologue<FMT>(a, s_enc, s_dec, scratch)) return;
+    if (FMT != FP4Q_MX32) {
+        enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
+        __syncthreads();
+    }
     const int64_t nb = a.cols / BW, total = a.rows * nb;
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    int64_t r = g / nb, b = g % nb;
-    const int64_t sq = stride / nb, sb = stride % nb;
+    const int64_t S = (int64_t)gridDim.x * blockDim.x;
+    const int64_t sq = S / nb, sb = S % nb;
+    int64_t L = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    int64_t r = 0, b = 0;
+    if (L < total) { const int64_t P = total - 1 - L; r = P / nb; b = P % nb; }
     float tmax = 0.0f;
     uint32_t tflag = 0u;
-    for (; g < total; g += stride) {
-        float v[BW];
-        fp4q_load<T, BW>(x + r * a.ld + b * BW, a.vec, v);
-        rowwise_block<T, FMT, SR>(v, r, b, s_enc, s_dec, a, tmax, tflag);
-        r += sq;
-        b += sb;
-        if (b >= nb) { b -= nb; r++; }
+    for (; L < total; L += (int64_t)K * S) {
+        uint4 q[K][LPB];
+        int64_t rk[K], bk[K];
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            rk[k] = r;
+            bk[k] = b;
+            if (L + (int64_t)k * S < total) {
+                const T *p = x + r * a.ld + b * BW;
+#pragma unroll
+                for (int j = 0; j < LPB; j++) q[k][j] = rw_load16<T>(p + j * PER, a.vec);
+            }
+            r -= sq;
+            b -= sb;
+            if (b < 0) { b += nb; r--; }
+        }
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            if (L + (int64_t)k * S >= total) break;
+            float v[BW];
+#pragma unroll
+            for (int j = 0; j < LPB; j++) fp4q_unpack(q[k][j], v + j * PER, T());
+            const float am = rw_amax<BW>(v);
+            const int64_t rr = rk[k], bb = bk[k];
+            const uint64_t group = ((uint64_t)rr * (uint64_t)a.cols + (uint64_t)bb * BW) >> 4;
+            uint8_t sbyte;
+            if (FMT == FP4Q_MX32) {
+                const uint4 o = fp4q_mx_block<SR>(v, am, a.mx_ocp, a.seed, a.stream, group, &sbyte);
+                *reinterpret_cast<uint4 *>(a.row_data + rr * (a.cols / 2) + bb * 16) = o;
+                tmax = fmaxf(tmax, am);
+                if (a.strict) {
+#pragma unroll
+                    for (int i = 0; i < BW; i++) tflag |= fp4q_nonfinite(v[i]);
+                }
+            } else {
+                sbyte = fp4_nvfp4_block_scale(am, s_enc);
+                const float enc = enc_tab[sbyte];
+                uint32_t rb[4] = {0u, 0u, 0u, 0u};
+                if (SR) fp4_sr_block16(a.seed, a.stream, group, rb);
+                const uint2 o = fp4q_encode16<SR>(v, enc, rb);
+                *reinterpret_cast<uint2 *>(a.row_data + rr * (a.cols / 2) + bb * 8) = o;
+            }
+            a.row_scales[rr * nb + bb] = sbyte;
+        }
     }
     rowwise_epilogue<FMT>(a, tmax, tflag, scratch);
 }

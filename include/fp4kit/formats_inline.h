@@ -82,19 +82,22 @@ FP4_HD float fp4_e2m1_decode(uint8_t code) {
  * semantics of PTX cvt.rn.satfinite.e2m1x2.f32). Ties go to the even code (0,2,4,6).
  * The sign is kept, so -0.0 and small negatives give code 8; NaN gives +6 (0x7). */
 FP4_HD uint8_t fp4_e2m1_encode_rne(float v) {
-    if (v != v) return 0x7u;
-    const uint8_t s = (fp4_f32_bits(v) >> 31) ? 0x8u : 0x0u;
-    const float a = fabsf(v);
-    uint8_t c;
-    if (a <= 0.25f) c = 0;
-    else if (a < 0.75f) c = 1;
-    else if (a <= 1.25f) c = 2;
-    else if (a < 1.75f) c = 3;
-    else if (a <= 2.5f) c = 4;
-    else if (a < 3.5f) c = 5;
-    else if (a <= 5.0f) c = 6;
-    else c = 7;
-    return (uint8_t)(s | c);
+    /* Branch-free form of the threshold table
+     *   a <= 0.25 -> 0, < 0.75 -> 1, <= 1.25 -> 2, < 1.75 -> 3, <= 2.5 -> 4, < 3.5 -> 5, <= 5 -> 6, else 7
+     * (a = |v|). With a clamped to 6 (fminf also maps Inf to 6):
+     *   a < 2:  the grid spacing is 0.5 = the fp32 ulp of 2^22, so the IEEE add a + 2^22 rounds a to
+     *           the nearest multiple of 0.5, ties to even multiple = even code; code = ulps above 2^22.
+     *   a >= 2: one mantissa bit: round the fp32 bits to 1 mantissa bit (ties to even) and rebase the
+     *           exponent (2.0 = 0x40000000 -> code 4).
+     * Identical to the table for every fp32 input (exhaustive check over all 2^32 patterns). */
+    const uint32_t u = fp4_f32_bits(v);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7u; /* NaN */
+    const float a = fminf(fabsf(v), 6.0f);
+    const uint32_t ab = fp4_f32_bits(a);
+    const uint32_t lo = fp4_f32_bits(a + 4194304.0f) - 0x4A800000u;
+    const uint32_t hi = (ab + 0x1FFFFFu + ((ab >> 22) & 1u) - 0x3F000000u) >> 22;
+    const uint32_t c = a < 2.0f ? lo : hi;
+    return (uint8_t)(((u >> 28) & 0x8u) | c);
 }
 
 /* Stochastic rounding onto the E2M1 grid from 8 random bits (spec §6.2, TE's software
@@ -105,14 +108,18 @@ FP4_HD uint8_t fp4_e2m1_encode_sr(float v, uint32_t rbits8) {
     if (v != v) return 0x7u;
     const uint8_t s = (fp4_f32_bits(v) >> 31) ? 0x8u : 0x0u;
     const float a = fabsf(v);
-    const float u = (float)(rbits8 & 0xffu) * (1.0f / 256.0f);
+    /* u = rbits8/256 exactly: 1 + r/256 built on the bits, minus 1 (exact; no int->float convert) */
+    const float u = fp4_bits_f32(0x3F800000u | ((rbits8 & 0xffu) << 15)) - 1.0f;
     const float step = a >= 4.0f ? 2.0f : (a >= 2.0f ? 1.0f : 0.5f);
-    const float t = fmaf(u, step, a);
-    const float step_t = t >= 4.0f ? 2.0f : (t >= 2.0f ? 1.0f : 0.5f);
-    float q = floorf(t / step_t) * step_t;
-    if (!(q < 6.0f)) q = 6.0f; /* saturate; also catches Inf */
-    /* q is exactly on the grid: encode it exactly (RNE of an exact grid value is identity). */
-    return (uint8_t)(s | (fp4_e2m1_encode_rne(q) & 0x7u));
+    const float t = fmaf(u, step, a); /* u*step is exact: this is RN(a + u*step) */
+    /* Truncate t onto the grid at t's own spacing (0.5 below 2, 1 in [2,4), 2 from 4) and
+     * saturate at 6, i.e. floor(t / step_t) * step_t capped at 6, then encode:
+     *   t < 1: code 0 or 1 (t >= 0.5);  t >= 1: the fp32 bits truncated to one mantissa bit,
+     *   exponent rebased (1.0 = 0x3F800000 -> code 2), capped at 7 (6.0; also Inf). */
+    const uint32_t tb = fp4_f32_bits(t);
+    uint32_t c = t < 1.0f ? (t >= 0.5f ? 1u : 0u) : (tb >> 22) - 252u;
+    if (c > 7u) c = 7u;
+    return (uint8_t)(s | c);
 }
 
 /* ---------------------------------------------------------------------------------------- */
