@@ -32,8 +32,8 @@ cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >>"$
 cmake --build "$b" -j"$(nproc)" ${BUILD_TARGETS:+--target $BUILD_TARGETS} >>"$out/build.log" 2>&1 \
   || { echo "build failed" | tee -a "$sum"; grep -m30 -E "error|Error" "$out/build.log"; exit 1; }
 echo "build ok" >>"$sum"
-(cd "$b" && ctest --output-on-failure -R "$treg" --timeout 600 >"$out/ctest.log" 2>&1); rc=$?
-grep -E "tests passed|tests failed|\*\*\*Failed|Skipped|Not Run|SKIPPED" "$out/ctest.log" | tail -25 >>"$sum"
+(cd "$b" && ctest -V -R "$treg" --timeout 600 >"$out/ctest.log" 2>&1); rc=$?
+grep -E "tests passed|tests failed|\*\*\*Failed|Skipped|Not Run|SKIPPED|FAILED" "$out/ctest.log" | tail -25 >>"$sum"
 : >"$out/bench.log"; : >"$out/results.txt"
 if [ "$breg" != none ]; then
   for bin in $(find "$b/benchmarks" -maxdepth 1 -type f -perm -u+x -name 'bench_*' 2>/dev/null | grep -E "$breg" | sort); do
