@@ -97,10 +97,60 @@ __device__ __forceinline__ uint32_t fp4q_nonfinite(float v) {
 
 /* ---- block encoders ---------------------------------------------------------------------- */
 
+/* Fast RNE E2M1 magnitude for a non-NaN v, mostly on the FMA pipe: with a = |v| the code is
+ * RNE(m(a)) capped at 7, m(a) = min(2a, a + 2, a/2 + 4) (concave, piecewise linear: maps the grid
+ * 0,.5,1,1.5,2,3,4,6 onto 0..7 and each rounding interval onto [k-.5, k+.5], the table's ties to
+ * the even code). Each piece is ONE rounding of an exact value onto the integers (fma / add into
+ * 2^23, whose ulp is 1), and rounding is monotone so min commutes with it. Returns the fp32 bits
+ * 0x4B000000 + code. Inf gives 7. Proven equal to fp4_e2m1_encode_rne on every non-NaN fp32 (with
+ * the sign bit of v as bit 3; exhaustive host check of fp4q_rne_code_fast). */
+__host__ __device__ __forceinline__ uint32_t fp4q_rne_mag_bits(float v) {
+    const float a = fabsf(v);
+    const float t1 = fmaf(a, 2.0f, 8388608.0f);
+    const float t2 = a + 8388610.0f;
+    const float t3 = fmaf(a, 0.5f, 8388612.0f);
+    return fp4_f32_bits(fminf(fminf(t1, t2), fminf(t3, 8388615.0f)));
+}
+__host__ __device__ __forceinline__ uint32_t fp4q_rne_code_fast(float v) {
+    return (fp4q_rne_mag_bits(v) - 0x4B000000u) | ((fp4_f32_bits(v) >> 31) << 3);
+}
+
+/* Sum over i < 8 of 0x4B000000 << 4i, mod 2^32: the packing below adds the raw fp32 bits. */
+constexpr uint32_t fp4q_pack_bias() {
+    uint32_t c = 0u;
+    for (int i = 0; i < 8; i++) c += 0x4B000000u << (4 * i);
+    return c;
+}
+
 /* 16 values -> 8 packed bytes (element 2j in the low nibble of byte j). rb: the 4 Philox words
- * of this 16-group (SR only). */
+ * of this 16-group (SR only). RNE: when no value is NaN/Inf (fma(v, 0, z) stays 0) the codes come
+ * from fp4q_rne_mag_bits, packed by adding bits << 4i (no carries: code <= 7) minus a constant,
+ * with the sign bits ORed in (enc > 0 so sign(v*enc) = sign(v)); otherwise the shared encoder. */
 template <bool SR>
 __device__ __forceinline__ uint2 fp4q_encode16(const float *v, float enc, const uint32_t *rb) {
+    if (!SR) {
+        float z0 = 0.0f, z1 = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 16; i += 2) {
+            z0 = fmaf(v[i], 0.0f, z0);
+            z1 = fmaf(v[i + 1], 0.0f, z1);
+        }
+        if (z0 + z1 == 0.0f) {
+            uint32_t w[2];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                uint32_t acc = 0u, sg = 0u;
+#pragma unroll
+                for (int i = 0; i < 8; i++) {
+                    const float x = v[8 * h + i];
+                    acc += fp4q_rne_mag_bits(x * enc) << (4 * i);
+                    sg |= (fp4_f32_bits(x) >> 31) << (4 * i + 3);
+                }
+                w[h] = (acc - fp4q_pack_bias()) | sg;
+            }
+            return make_uint2(w[0], w[1]);
+        }
+    }
     uint32_t w[2] = {0u, 0u};
 #pragma unroll
     for (int i = 0; i < 16; i++) {
