@@ -5,6 +5,9 @@
  *   fp4 help [subcommand]
  *   fp4 quantize IN.safetensors OUT.safetensors --format nvfp4|mxfp4 [...]
  *   fp4 inspect FILE.safetensors
+ *   fp4 train --data DIR --out DIR [--model gpt|mlp --recipe nvfp4 ...]
+ *   fp4 eval CKPT --data DIR
+ *   fp4 sample CKPT [--prompt TEXT]
  * Exit codes: 0 ok, 1 runtime error, 2 usage error.
  */
 #include <stdarg.h>
@@ -20,6 +23,10 @@ static const fp4_cli_command commands[] = {
     {"inspect", "list the tensors, metadata and quantized-weight statistics of a safetensors file", fp4_cmd_inspect,
      fp4_cmd_inspect_usage},
     {"data", "build and inspect token shards from text corpora", fp4_cmd_data, fp4_cmd_data_usage},
+    {"train", "train a GPT or MLP language model with a recipe (nvfp4, mxfp4, bf16...)", fp4_cmd_train,
+     fp4_cmd_train_usage},
+    {"eval", "validation loss and perplexity of a training checkpoint", fp4_cmd_eval, fp4_cmd_eval_usage},
+    {"sample", "generate text from a training checkpoint", fp4_cmd_sample, fp4_cmd_sample_usage},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 

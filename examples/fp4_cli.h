@@ -30,6 +30,12 @@ int fp4_cmd_inspect(int argc, char **argv);
 void fp4_cmd_inspect_usage(FILE *out);
 int fp4_cmd_data(int argc, char **argv);
 void fp4_cmd_data_usage(FILE *out);
+int fp4_cmd_train(int argc, char **argv);
+void fp4_cmd_train_usage(FILE *out);
+int fp4_cmd_eval(int argc, char **argv);
+void fp4_cmd_eval_usage(FILE *out);
+int fp4_cmd_sample(int argc, char **argv);
+void fp4_cmd_sample_usage(FILE *out);
 
 /* Print "fp4 <cmd>: <what>: <STATUS>: <library message>" to stderr; returns FP4_EXIT_RUNTIME. */
 int fp4_cli_fail(const char *cmd, fp4_status st, const char *what);

@@ -33,11 +33,10 @@ fp4_status fp4_optim_step(fp4_context *ctx, fp4_optim *o, fp4_model *model, cons
 
 /* Checkpoint = one safetensors file:
  *   tensors  every parameter by its model name (F32, its shape), "adamw.m.<name>", "adamw.v.<name>"
- *            (F32, same shape), "loader.pos" (U8 [sizeof(fp4_loader_pos)], the train loader position),
- *            "rng.state" (U64 [2]: seed, step)
+ *            (F32, same shape), "loader.pos" (U8 [sizeof(fp4_loader_pos)], the train loader position)
  *   metadata format = "fp4kit-train-v1", model = fp4_model_config_print, recipe = canonical recipe,
- *            policy = canonical policy, mode, step, seed, tokenizer vocab, loss history summary
- *            (first_loss), optim settings (lr, ..., schedule) as strings.
+ *            policy = canonical policy, mode, step, seed, adamw_t, first_loss, optim (settings as
+ *            key=value), checksum_fnv1a64 (FNV-1a 64 over every tensor's bytes in file order).
  * Saved atomically; load checks format, config, recipe/policy (when asked), every name, dtype and
  * shape, and refuses anything else with FP4_ERR_FORMAT and a message naming the mismatch. */
 typedef struct fp4_ckpt_state {

@@ -134,6 +134,11 @@ typedef struct fp4_train_result {
  * last good checkpoint, sets res->nonfinite_step and returns FP4_ERR_NONFINITE naming the step. */
 fp4_status fp4_train_run(const fp4_train_config *tc, fp4_train_result *res);
 
+/* What a training checkpoint holds: model config, canonical recipe and policy strings, steps done
+ * and seed (any pointer may be NULL). FP4_ERR_FORMAT for a file that is not a training checkpoint. */
+fp4_status fp4_checkpoint_info(const char *path, fp4_model_config *cfg, char *recipe, size_t recipe_cap, char *policy,
+                               size_t policy_cap, int64_t *step, uint64_t *seed);
+
 /* Mean validation loss of a checkpoint over DIR/<corpus>_val.bin (sequential windows; max_batches
  * 0 = all), and the number of target tokens it covered. */
 fp4_status fp4_eval_run(const char *ckpt, const char *data_dir, const char *corpus, fp4_device_choice dev, int B,
