@@ -6,8 +6,18 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# Packages that only provide a program count as present when the program is on the PATH from
+# elsewhere (e.g. a Node.js that did not come from Debian, whose npm conflicts with Debian's).
+have_cmd_for() {
+  case "$1" in
+    cmake|gcc|make|pkg-config|npm|clang) command -v "$1" >/dev/null ;;
+    nodejs) command -v node >/dev/null ;;
+    gnuplot-nox) command -v gnuplot >/dev/null ;;
+    *) return 1 ;;
+  esac
+}
 for p in cmake gcc make pkg-config libcunit1-dev libcjson-dev libpcre2-dev "$@"; do
-  have_pkg "$p" || need+=("$p")
+  have_pkg "$p" || have_cmd_for "$p" || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "fp4kit: installing missing packages: ${need[*]}"

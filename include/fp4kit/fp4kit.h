@@ -12,6 +12,7 @@
  *   recipe.h       training recipes (per-GEMM operand formats) and layer policies
  *   linear.h       the quantized linear layer (forward/backward; plain, fake-quant, true-quant)
  *   data.h         tokenizers (byte, GPT-2 BPE), token shards, the data loader
+ *   train.h        GPT and MLP language models, AdamW, checkpoints, fp4_train_run / eval / sample
  */
 #ifndef FP4KIT_FP4KIT_H
 #define FP4KIT_FP4KIT_H
@@ -25,6 +26,7 @@
 #include "fp4kit/linear.h"
 #include "fp4kit/recipe.h"
 #include "fp4kit/safetensors.h"
+#include "fp4kit/train.h"
 #if __has_include("fp4kit/hadamard.h")
 #include "fp4kit/hadamard.h"
 #endif
