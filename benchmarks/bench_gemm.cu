@@ -81,60 +81,132 @@ static void *dev_alloc(size_t bytes) {
 }
 
 /* ---- cuBLASLt FP8 baseline (TN, per-tensor scales, BF16 out) ------------------------------ */
+/* Hopper FP8 rules (shared/style/anchors.md §3.1): TN (both operands K-major), dims and lds
+ * multiples of 16, 16-byte aligned pointers, compute 32F / scale 32F, scale pointers set before
+ * the heuristic, D BF16 with C BF16. M is padded to a multiple of 16 (Mp rows of A and D; what a
+ * caller would do for M = 1); the heuristic's candidates are tried in order on real buffers and
+ * the first that runs is kept, every failure is printed. */
 typedef struct {
     cublasLtHandle_t h;
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, lc;
-    cublasLtMatmulAlgo_t algo;
-    float *scales; /* device: scale_A, scale_B, alpha, beta */
+    cublasLtMatmulHeuristicResult_t res[8];
+    int nres, pick;
+    int64_t Mp;
+    float *scales; /* device: scale_A (float 0), scale_B (float 4) */
     void *ws;
     int ok;
 } fp8_plan;
 
+#define FP8_WS ((size_t)32 << 20)
+
 static void fp8_plan_make(fp8_plan *p, int64_t M, int64_t N, int64_t K) {
     memset(p, 0, sizeof *p);
+    p->Mp = (M + 15) / 16 * 16;
+    p->pick = -1;
     LTCK(cublasLtCreate(&p->h));
     LTCK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     const cublasOperation_t T = CUBLAS_OP_T, Nn = CUBLAS_OP_N;
     LTCK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &T, sizeof T));
     LTCK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &Nn, sizeof Nn));
-    p->scales = (float *)dev_alloc(4 * sizeof(float));
-    const float one[4] = {1.0f, 1.0f, 1.0f, 0.0f};
+    /* scale_A at byte 0, scale_B at byte 16: cuBLASLt refuses (NOT_SUPPORTED at run time, the
+     * heuristic still returns algorithms) scale pointers that are not 16-byte aligned */
+    p->scales = (float *)dev_alloc(8 * sizeof(float));
+    const float one[8] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
     CK(fp4_copy_to_device(ctx, p->scales, one, sizeof one));
     LTCK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &p->scales, sizeof(void *)));
-    float *sb = p->scales + 1;
+    float *sb = p->scales + 4;
     LTCK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb, sizeof(void *)));
+    if (N % 16 || K % 16) {
+        printf("lt_fp8 M=%lld N=%lld K=%lld: skipped (FP8 on Hopper needs N, K multiples of 16)\n", (long long)M,
+               (long long)N, (long long)K);
+        return;
+    }
     LTCK(cublasLtMatrixLayoutCreate(&p->la, CUDA_R_8F_E4M3, K, N, K));
-    LTCK(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_8F_E4M3, K, M, K));
-    LTCK(cublasLtMatrixLayoutCreate(&p->lc, CUDA_R_16BF, N, M, N));
+    LTCK(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_8F_E4M3, K, p->Mp, K));
+    LTCK(cublasLtMatrixLayoutCreate(&p->lc, CUDA_R_16BF, N, p->Mp, N));
     cublasLtMatmulPreference_t pref;
     LTCK(cublasLtMatmulPreferenceCreate(&pref));
-    size_t wsb = (size_t)32 << 20;
+    size_t wsb = FP8_WS;
     LTCK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
-    cublasLtMatmulHeuristicResult_t res;
-    int found = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(p->h, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &found);
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(p->h, p->op, p->la, p->lb, p->lc, p->lc, pref, 8, p->res, &p->nres);
     cublasLtMatmulPreferenceDestroy(pref);
-    if (st == CUBLAS_STATUS_SUCCESS && found) {
-        p->algo = res.algo;
+    if (st == CUBLAS_STATUS_SUCCESS && p->nres > 0) {
         p->ok = 1;
         p->ws = dev_alloc(wsb);
     } else {
-        printf("lt_fp8 M=%lld N=%lld K=%lld: no cuBLASLt algorithm (%s)\n", (long long)M, (long long)N, (long long)K,
-               cublasLtGetStatusName(st));
+        printf("lt_fp8 M=%lld N=%lld K=%lld: no cuBLASLt algorithm (%s, %d found)\n", (long long)M, (long long)N,
+               (long long)K, cublasLtGetStatusName(st), p->nres);
     }
 }
-static cublasStatus_t fp8_run(fp8_plan *p, const void *A, const void *W, void *D) {
+static cublasStatus_t fp8_run_algo(fp8_plan *p, int i, const void *A, const void *W, void *D) {
     const float alpha = 1.0f, beta = 0.0f;
-    return cublasLtMatmul(p->h, p->op, &alpha, W, p->la, A, p->lb, &beta, D, p->lc, D, p->lc, &p->algo, p->ws,
-                          (size_t)32 << 20, stream);
+    return cublasLtMatmul(p->h, p->op, &alpha, W, p->la, A, p->lb, &beta, D, p->lc, D, p->lc, &p->res[i].algo, p->ws,
+                          FP8_WS, stream);
+}
+/* Try the candidates on real buffers (A: Mp x K, D: Mp x N); keep the first that runs cleanly. */
+static void fp8_pick(fp8_plan *p, const void *A, const void *W, void *D) {
+    if (!p->ok) return;
+    for (int i = 0; i < p->nres && p->pick < 0; i++) {
+        (void)cudaGetLastError();
+        const cublasStatus_t cs = fp8_run_algo(p, i, A, W, D);
+        const cudaError_t se = cudaStreamSynchronize(stream);
+        const cudaError_t le = cudaGetLastError();
+        if (cs == CUBLAS_STATUS_SUCCESS && se == cudaSuccess) {
+            p->pick = i;
+            if (le != cudaSuccess) printf("lt_fp8: candidate %d ran; cleared a stale CUDA error (%s)\n", i, cudaGetErrorName(le));
+        } else {
+            printf("lt_fp8: candidate %d of %d failed: cuBLASLt %s, stream %s, last error %s\n", i, p->nres,
+                   cublasLtGetStatusName(cs), cudaGetErrorName(se), cudaGetErrorName(le));
+        }
+    }
+    if (p->pick < 0) p->ok = 0;
+}
+static cublasStatus_t fp8_run(fp8_plan *p, const void *A, const void *W, void *D) {
+    return fp8_run_algo(p, p->pick, A, W, D);
 }
 static void fp8_plan_free(fp8_plan *p) {
     cublasLtMatmulDescDestroy(p->op);
-    cublasLtMatrixLayoutDestroy(p->la), cublasLtMatrixLayoutDestroy(p->lb), cublasLtMatrixLayoutDestroy(p->lc);
+    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
+    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->lc) cublasLtMatrixLayoutDestroy(p->lc);
     cublasLtDestroy(p->h);
     fp4_device_free(p->scales);
     if (p->ws) fp4_device_free(p->ws);
+}
+
+/* Events around fn, median of reps after warm-up; -1 only when the stream reports an error (a
+ * stale non-sticky error left by a library call is cleared and printed, not counted). */
+template <typename F>
+static float time_ms(int warm, int reps, F fn) {
+    (void)cudaGetLastError();
+    const float m = bench_time_ms(stream, warm, reps, fn);
+    if (m > 0) return m;
+    const cudaError_t se = cudaStreamSynchronize(stream);
+    if (se != cudaSuccess) {
+        printf("timing: stream error %s\n", cudaGetErrorName(se));
+        return -1.0f;
+    }
+    printf("timing: a library call left a non-sticky CUDA error; re-timing\n");
+    (void)cudaGetLastError();
+    const float m2 = bench_time_ms(stream, 1, reps, fn);
+    if (m2 > 0) return m2;
+    (void)cudaGetLastError();
+    /* still reported: time without the error check (the stream itself is healthy) */
+    cudaEvent_t a, b;
+    cudaEventCreate(&a), cudaEventCreate(&b);
+    float t[64];
+    const int n = reps < 64 ? reps : 64;
+    for (int i = 0; i < n; i++) {
+        cudaEventRecord(a, stream);
+        fn(i);
+        cudaEventRecord(b, stream);
+        cudaEventSynchronize(b);
+        cudaEventElapsedTime(&t[i], a, b);
+    }
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    (void)cudaGetLastError();
+    return cudaStreamSynchronize(stream) == cudaSuccess ? bench_median(t, n) : -1.0f;
 }
 
 /* ---- validation on small shapes ----------------------------------------------------------- */
@@ -178,7 +250,7 @@ static int validate_all(void) {
         fp4_view xv = fp4_view_make(xd, FP4_DTYPE_BF16, M, K, FP4_DEVICE), xhv = fp4_view_make(xh, FP4_DTYPE_BF16, M, K, FP4_HOST);
         fp4_view bv = fp4_view_make(bd, FP4_DTYPE_BF16, N, K, FP4_DEVICE), bhv = fp4_view_make(bh, FP4_DTYPE_BF16, N, K, FP4_HOST);
         fp4_view dv = fp4_view_make(dd, FP4_DTYPE_F32, M, N, FP4_DEVICE), dhv = fp4_view_make(want, FP4_DTYPE_F32, M, N, FP4_HOST);
-        for (int v = 0; v < 6; v++) {
+        for (int v = 0; v < 8; v++) {
             const char *name = "";
             cudaMemsetAsync(dd, 0xff, 4 * M * N, stream);
             switch (v) {
@@ -187,6 +259,8 @@ static int validate_all(void) {
             case 2: name = "w4a16_2p"; CK(fp4_gemm_w4a16_ex(ctx, &xv, &wnd, 1, NULL, 0, &dv, FP4_GEMM_ALGO_TWO_PASS)); CK(fp4_gemm_w4a16(NULL, &xhv, &wnh, 1, NULL, 0, &dhv)); break;
             case 3: name = "w4a4_nv"; CK(fp4_gemm(ctx, &and_, &wnd, 1, NULL, 0, &dv, FP4_ALPHA_SDEC)); CK(fp4_gemm(NULL, &anh, &wnh, 1, NULL, 0, &dhv, FP4_ALPHA_SDEC)); break;
             case 4: name = "w4a4_mx"; CK(fp4_gemm(ctx, &amd, &wmd, 1, NULL, 0, &dv, FP4_ALPHA_SDEC)); CK(fp4_gemm(NULL, &amh, &wmh, 1, NULL, 0, &dhv, FP4_ALPHA_SDEC)); break;
+            case 6: name = "w4a16_fu"; CK(fp4_gemm_w4a16_ex(ctx, &xv, &wnd, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); CK(fp4_gemm_w4a16(NULL, &xhv, &wnh, 1, NULL, 0, &dhv)); break;
+            case 7: name = "w4a4_fu"; CK(fp4_gemm_ex(ctx, &and_, &wnd, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); CK(fp4_gemm(NULL, &anh, &wnh, 1, NULL, 0, &dhv, FP4_ALPHA_SDEC)); break;
             case 5: name = "lt_bf16"; CK(fp4_gemm_bf16(ctx, &xv, &bv, 1, NULL, 0, &dv)); CK(fp4_gemm_bf16(NULL, &xhv, &bhv, 1, NULL, 0, &dhv)); break;
             }
             CK(fp4_context_sync(ctx));
@@ -200,34 +274,40 @@ static int validate_all(void) {
         }
         /* FP8 baseline: E4M3 bytes vs an FP64 host product */
         {
-            uint8_t *a8 = (uint8_t *)dev_alloc(M * K), *w8 = (uint8_t *)dev_alloc(N * K);
-            fill_bytes(a8, M * K, 17, 3);
-            fill_bytes(w8, N * K, 18, 3);
-            uint16_t *d16 = (uint16_t *)dev_alloc(2 * M * N);
+            const int64_t N8 = (N + 15) / 16 * 16, Mp = (M + 15) / 16 * 16; /* FP8: multiples of 16 */
+            uint8_t *a8 = (uint8_t *)dev_alloc(Mp * K), *w8 = (uint8_t *)dev_alloc(N8 * K);
+            fill_bytes(a8, Mp * K, 17, 3);
+            fill_bytes(w8, N8 * K, 18, 3);
+            uint16_t *d16 = (uint16_t *)dev_alloc(2 * Mp * N8);
             fp8_plan p;
-            fp8_plan_make(&p, M, N, K);
+            fp8_plan_make(&p, M, N8, K);
+            fp8_pick(&p, a8, w8, d16);
             if (p.ok) {
                 LTCK(fp8_run(&p, a8, w8, d16));
                 CK(fp4_context_sync(ctx));
                 uint8_t *ah = (uint8_t *)malloc(M * K), *wh = (uint8_t *)malloc(N * K);
-                uint16_t *oh = (uint16_t *)malloc(2 * M * N);
+                uint16_t *oh = (uint16_t *)malloc(2 * M * N8);
                 CK(fp4_copy_to_host(ctx, ah, a8, M * K));
                 CK(fp4_copy_to_host(ctx, wh, w8, N * K));
-                CK(fp4_copy_to_host(ctx, oh, d16, 2 * M * N));
+                CK(fp4_copy_to_host(ctx, oh, d16, 2 * M * N8));
                 for (int64_t m = 0; m < M; m++)
                     for (int64_t n = 0; n < N; n++) {
                         double s = 0;
                         for (int64_t k = 0; k < K; k++) s += (double)fp4_e4m3_decode(ah[m * K + k]) * fp4_e4m3_decode(wh[n * K + k]);
                         want[m * N + n] = (float)s;
-                        got[m * N + n] = fp4_bf16_to_f32(oh[m * N + n]);
+                        got[m * N + n] = fp4_bf16_to_f32(oh[m * N8 + n]);
                     }
                 int nf = 0;
                 const double e = rel_err_f32(got, want, M * N, &nf);
                 const int ok = e <= 1e-2 && nf == 0; /* BF16 output: ~2^-9 relative */
                 fails += !ok;
-                printf("validate %-9s M=%-4lld N=%lld K=%lld: rel err %.2e (bf16 out): %s\n", "lt_fp8", (long long)M,
-                       (long long)N, (long long)K, e, ok ? "PASS" : "FAIL");
+                printf("validate %-9s M=%-4lld N=%lld K=%lld: rel err %.2e (bf16 out; run as M=%lld N=%lld): %s\n", "lt_fp8",
+                       (long long)M, (long long)N, (long long)K, e, (long long)Mp, (long long)N8, ok ? "PASS" : "FAIL");
                 free(ah), free(wh), free(oh);
+            } else {
+                printf("validate %-9s M=%-4lld N=%lld K=%lld: no runnable algorithm: FAIL\n", "lt_fp8", (long long)M,
+                       (long long)N8, (long long)K);
+                fails++;
             }
             fp8_plan_free(&p);
             fp4_device_free(a8), fp4_device_free(w8), fp4_device_free(d16);
@@ -241,8 +321,11 @@ static int validate_all(void) {
 }
 
 /* ---- timing ------------------------------------------------------------------------------- */
-enum { V_W4A16_NV, V_W4A16_MX, V_W4A16_2P, V_W4A4_NV, V_W4A4_MX, V_BF16, V_FP8, NV_ };
-static const char *vname[NV_] = {"w4a16_nv", "w4a16_mx", "w4a16_2p", "w4a4_nv", "w4a4_mx", "lt_bf16", "lt_fp8"};
+/* w4a16_nv / w4a4_nv / _mx: the default call (AUTO); w4a16_fu / w4a4_fu: FP4_GEMM_ALGO_FUSED
+ * (the fused kernels alone, NVFP4); w4a16_2p: TWO_PASS. */
+enum { V_W4A16_NV, V_W4A16_FU, V_W4A16_MX, V_W4A16_2P, V_W4A4_NV, V_W4A4_FU, V_W4A4_MX, V_BF16, V_FP8, NV_ };
+static const char *vname[NV_] = {"w4a16_nv", "w4a16_fu", "w4a16_mx", "w4a16_2p", "w4a4_nv",
+                                 "w4a4_fu",  "w4a4_mx",  "lt_bf16",  "lt_fp8"};
 
 typedef struct {
     int64_t M, NK;
@@ -252,7 +335,8 @@ typedef struct {
 static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     const int64_t N = NK, K = NK;
     const double wbytes_nv = (double)N * K * 0.5625, wbytes_mx = (double)N * K * 0.53125;
-    const double wbytes[NV_] = {wbytes_nv, wbytes_mx, wbytes_nv, wbytes_nv, wbytes_mx, (double)N * K * 2, (double)N * K};
+    const double wbytes[NV_] = {wbytes_nv, wbytes_nv, wbytes_mx, wbytes_nv, wbytes_nv,
+                                wbytes_nv, wbytes_mx, (double)N * K * 2, (double)N * K};
     /* rotation: enough weight copies that each variant's set exceeds ~150 MB for small M */
     int rot[NV_];
     for (int v = 0; v < NV_; v++) {
@@ -263,6 +347,9 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     fp4_qtensor wn[16], wm[16], an, am;
     uint16_t *wb[16];
     uint8_t *w8[16];
+    for (int v = 0; v < NV_; v++) /* variants sharing a weight set rotate over the same copies */
+        if (v == V_W4A16_FU || v == V_W4A16_2P || v == V_W4A4_NV || v == V_W4A4_FU) rot[v] = rot[V_W4A16_NV];
+        else if (v == V_W4A4_MX) rot[v] = rot[V_W4A16_MX];
     for (int i = 0; i < rot[V_W4A16_NV]; i++) make_dev_q(&wn[i], N, K, fp4_config_nvfp4(), 100 + i);
     for (int i = 0; i < rot[V_W4A16_MX]; i++) make_dev_q(&wm[i], N, K, fp4_config_mxfp4(), 200 + i);
     for (int i = 0; i < rot[V_BF16]; i++) { wb[i] = (uint16_t *)dev_alloc(2 * N * K); bench_fill_bf16(wb[i], N * K, 300 + i, 1.0f); }
@@ -270,12 +357,14 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     make_dev_q(&an, M, K, fp4_config_nvfp4(), 500);
     make_dev_q(&am, M, K, fp4_config_mxfp4(), 501);
     uint16_t *x = (uint16_t *)dev_alloc(2 * M * K), *d = (uint16_t *)dev_alloc(2 * M * N);
-    uint8_t *x8 = (uint8_t *)dev_alloc(M * K);
-    bench_fill_bf16(x, M * K, 600, 1.0f);
-    fill_bytes(x8, M * K, 601, 3);
-    fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), dv = fp4_view_make(d, FP4_DTYPE_BF16, M, N, FP4_DEVICE);
     fp8_plan p8;
     fp8_plan_make(&p8, M, N, K);
+    uint8_t *x8 = (uint8_t *)dev_alloc(p8.Mp * K);
+    uint16_t *d8 = (uint16_t *)dev_alloc(2 * p8.Mp * N);
+    bench_fill_bf16(x, M * K, 600, 1.0f);
+    fill_bytes(x8, p8.Mp * K, 601, 3);
+    fp8_pick(&p8, x8, w8[0], d8);
+    fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), dv = fp4_view_make(d, FP4_DTYPE_BF16, M, N, FP4_DEVICE);
     CK(fp4_context_sync(ctx));
     for (int v = 0; v < NV_; v++) {
         row->us[v] = -1;
@@ -288,6 +377,8 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
                 switch (v) {
                 case V_W4A16_NV: st = fp4_gemm_w4a16(ctx, &xv, &wn[r], 1, NULL, 0, &dv); break;
                 case V_W4A16_MX: st = fp4_gemm_w4a16(ctx, &xv, &wm[r], 1, NULL, 0, &dv); break;
+                case V_W4A16_FU: st = fp4_gemm_w4a16_ex(ctx, &xv, &wn[r], 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED); break;
+                case V_W4A4_FU: st = fp4_gemm_ex(ctx, &an, &wn[r], 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED); break;
                 case V_W4A16_2P: st = fp4_gemm_w4a16_ex(ctx, &xv, &wn[r], 1, NULL, 0, &dv, FP4_GEMM_ALGO_TWO_PASS); break;
                 case V_W4A4_NV: st = fp4_gemm(ctx, &an, &wn[r], 1, NULL, 0, &dv, FP4_ALPHA_SDEC); break;
                 case V_W4A4_MX: st = fp4_gemm(ctx, &am, &wm[r], 1, NULL, 0, &dv, FP4_ALPHA_SDEC); break;
@@ -296,7 +387,14 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
                     st = fp4_gemm_bf16(ctx, &xv, &bv, 1, NULL, 0, &dv);
                     break;
                 }
-                case V_FP8: if (fp8_run(&p8, x8, w8[r], d) != CUBLAS_STATUS_SUCCESS) fail = 1; break;
+                case V_FP8: {
+                    const cublasStatus_t cs = fp8_run(&p8, x8, w8[r], d8);
+                    if (cs != CUBLAS_STATUS_SUCCESS) {
+                        if (!fail) fprintf(stderr, "lt_fp8: cublasLtMatmul: %s\n", cublasLtGetStatusName(cs));
+                        fail = 1;
+                    }
+                    break;
+                }
                 }
                 if (st != FP4_OK) {
                     if (!fail) fprintf(stderr, "%s: %s\n", vname[v], fp4_last_error());
@@ -325,12 +423,12 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
             }
             (void)cudaGetLastError();
             fail = 0;
-            if (!cap_fail) ms = bench_time_ms(stream, 3, 20, [&](int) { cudaGraphLaunch(exec, stream); });
+            if (!cap_fail) ms = time_ms(3, 20, [&](int) { cudaGraphLaunch(exec, stream); });
             else printf("%s M=%lld N=K=%lld: graph capture failed, timing direct calls\n", vname[v], (long long)M, (long long)NK);
             if (exec) cudaGraphExecDestroy(exec);
             if (graph) cudaGraphDestroy(graph);
         }
-        if (ms <= 0) ms = bench_time_ms(stream, 3, 20, call);
+        if (ms <= 0) ms = time_ms(3, 20, call);
         if (fail || ms <= 0) { printf("%s M=%lld N=K=%lld: FAILED to run\n", vname[v], (long long)M, (long long)NK); continue; }
         row->us[v] = 1e3 * ms / inner;
     }
@@ -350,7 +448,7 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     for (int i = 0; i < rot[V_BF16]; i++) fp4_device_free(wb[i]);
     for (int i = 0; i < rot[V_FP8]; i++) fp4_device_free(w8[i]);
     fp4_qtensor_free(&an), fp4_qtensor_free(&am);
-    fp4_device_free(x), fp4_device_free(d), fp4_device_free(x8);
+    fp4_device_free(x), fp4_device_free(d), fp4_device_free(x8), fp4_device_free(d8);
 }
 
 int main(int argc, char **argv) {
@@ -373,14 +471,15 @@ int main(int argc, char **argv) {
         }
     printf("\n%-6s %-5s", "N=K", "M");
     for (int v = 0; v < NV_; v++) printf(" %9s", vname[v]);
-    printf("   (µs per call; w4a16_nv speedup vs bf16 / fp8; w4a16_nv TFLOP/s, w4a4_nv TFLOP/s)\n");
+    printf("   (µs per call; w4a16_nv speedup vs bf16 / fp8; w4a16_nv, w4a4_nv TFLOP/s and %% of lt_bf16)\n");
     for (int i = 0; i < nr; i++) {
         printf("%-6lld %-5lld", (long long)rows[i].NK, (long long)rows[i].M);
         for (int v = 0; v < NV_; v++) printf(" %9.1f", rows[i].us[v]);
         const double *u = rows[i].us;
         const double fl = 2.0 * rows[i].M * rows[i].NK * rows[i].NK;
-        printf("   %.2fx %.2fx  %.0f %.0f\n", u[V_BF16] > 0 ? u[V_BF16] / u[V_W4A16_NV] : 0,
-               u[V_FP8] > 0 ? u[V_FP8] / u[V_W4A16_NV] : 0, fl / (u[V_W4A16_NV] * 1e6), fl / (u[V_W4A4_NV] * 1e6));
+        printf("   %.2fx %.2fx  %.0f %.0f  %.0f%% %.0f%%\n", u[V_BF16] > 0 ? u[V_BF16] / u[V_W4A16_NV] : 0,
+               u[V_FP8] > 0 ? u[V_FP8] / u[V_W4A16_NV] : 0, fl / (u[V_W4A16_NV] * 1e6), fl / (u[V_W4A4_NV] * 1e6),
+               100.0 * u[V_BF16] / u[V_W4A16_NV], 100.0 * u[V_BF16] / u[V_W4A4_NV]);
     }
     fp4_context_destroy(ctx);
     return fails ? 1 : 0;

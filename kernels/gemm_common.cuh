@@ -81,6 +81,15 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, int src
     const uint32_t p = (uint32_t)__cvta_generic_to_shared(smem);
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(p), "l"(gmem), "r"(src_bytes));
 }
+/* 8- and 4-byte async copies (.ca: the only form for sizes below 16); src_bytes 0 zero-fills. */
+__device__ __forceinline__ void cp_async8(void *smem, const void *gmem, int src_bytes) {
+    const uint32_t p = (uint32_t)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(p), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async4(void *smem, const void *gmem, int src_bytes) {
+    const uint32_t p = (uint32_t)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(p), "l"(gmem), "r"(src_bytes));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
@@ -105,7 +114,8 @@ struct fp4_epilogue {
 __device__ __forceinline__ float epi_alpha_t(const fp4_epilogue &e) {
     if (e.ts_mode == FP4_TS_ONE) return 1.0f;
     if (e.ts_mode == FP4_TS_SDEC) return e.ts_a ? __fmul_rn(e.ts_a[2], e.ts_b[2]) : e.ts_b[2];
-    return __fmul_rn(__fmul_rn(e.ts_a[0], e.ts_b[0]), 1.0f / 1806336.0f);
+    /* 7225344 = 36 * 448^2 (fp4_gemm_tensor_alpha, lib/quantize.c; the spec text misprints it) */
+    return __fmul_rn(__fmul_rn(e.ts_a[0], e.ts_b[0]), 1.0f / 7225344.0f);
 }
 
 __device__ __forceinline__ void epi_store(const fp4_epilogue &e, float at, int64_t m, int64_t n, float acc) {
@@ -166,10 +176,21 @@ fp4_status gemm_tiled_launch(fp4_context *ctx, const gemm_operand &a, const gemm
 /* gemm_w4a16.cu: the skinny (M <= 128) split-K kernel, A BF16 or FP4, B FP4. */
 fp4_status gemm_skinny_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
                               const fp4_epilogue &epi);
+/* gemm_w4a16.cu: the small-M streaming kernel (M <= 128; cp.async weight slices, cluster
+ * split-K reduction). gemm_small_ok says whether its fast-path conditions hold. */
+bool gemm_small_ok(const gemm_operand &a, const gemm_operand &b, int64_t K);
+fp4_status gemm_small_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
+                             const fp4_epilogue &epi);
 /* gemm_cublaslt.cu: decode FP4 operands to BF16 in the workspace, then cuBLASLt BF16 with the
  * device scalar alpha * alpha_t (the epilogue's tensor scales). */
 fp4_status gemm_two_pass(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
                          const fp4_epilogue &epi, const fp4_view *c, fp4_view *d);
+/* gemm_w4a16.cu: FUSED (small/skinny for M <= 128, tiled above) and AUTO (FUSED for M <= 128,
+ * two-pass above when cuBLASLt can take C and the workspace can grow). */
+fp4_status gemm_fused_dispatch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
+                               const fp4_epilogue &epi);
+fp4_status gemm_auto_dispatch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
+                              const fp4_epilogue &epi, const fp4_view *c, fp4_view *d);
 /* Multiprocessor count of the current device (cached). */
 int gemm_sm_count(void);
 

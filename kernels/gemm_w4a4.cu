@@ -248,11 +248,11 @@ extern "C" fp4_status fp4_gemm_w4a4_cuda(fp4_context *ctx, const fp4_qtensor *a,
     const int ts = !nv ? FP4_TS_ONE : (mode == FP4_ALPHA_AMAX ? FP4_TS_AMAX : FP4_TS_SDEC);
     const fp4_epilogue epi = gemm_epilogue(c, beta, d, alpha, a->tscale_dev, b->tscale_dev, ts);
     if (algo == FP4_GEMM_ALGO_TWO_PASS) return gemm_two_pass(ctx, oa, ob, a->cols, epi, c, d);
-    if (a->rows <= 128) return gemm_skinny_launch(ctx, oa, ob, a->cols, epi);
-    return gemm_tiled_launch(ctx, oa, ob, a->cols, epi);
+    if (algo == FP4_GEMM_ALGO_FUSED) return gemm_fused_dispatch(ctx, oa, ob, a->cols, epi);
+    return gemm_auto_dispatch(ctx, oa, ob, a->cols, epi, c, d);
 }
 
 extern "C" fp4_status fp4_gemm_cuda(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor *b, float alpha,
                                     const fp4_view *c, float beta, fp4_view *d, fp4_alpha_mode mode) {
-    return fp4_gemm_w4a4_cuda(ctx, a, b, alpha, c, beta, d, mode, FP4_GEMM_ALGO_FUSED);
+    return fp4_gemm_w4a4_cuda(ctx, a, b, alpha, c, beta, d, mode, FP4_GEMM_ALGO_AUTO);
 }

@@ -64,6 +64,14 @@ static fp4_status check_out(const char *op, const fp4_view *c, float beta, const
     return FP4_OK;
 }
 
+/* Locations first, so a mixed call is INVALID_ARG whatever else is wrong with it. */
+static fp4_status check_locs(const char *op, fp4_location la, fp4_location lb, const fp4_view *d) {
+    if (!d) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: D: view is NULL", op);
+    if (la != d->loc || lb != d->loc)
+        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
+    return FP4_OK;
+}
+
 static fp4_status check_algo(const char *op, fp4_gemm_algo algo) {
     if (algo != FP4_GEMM_ALGO_AUTO && algo != FP4_GEMM_ALGO_FUSED && algo != FP4_GEMM_ALGO_TWO_PASS)
         return fp4_fail(FP4_ERR_INVALID_ARG, "%s: invalid algorithm %d", op, (int)algo);
@@ -90,6 +98,7 @@ fp4_status fp4_gemm_ex(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor
     FP4_TRY(check_qt(a, "fp4_gemm_ex: A"));
     FP4_TRY(check_qt(b, "fp4_gemm_ex: B"));
     FP4_TRY(check_algo(op, algo));
+    FP4_TRY(check_locs(op, a->loc, b->loc, d));
     if (a->cfg.format != b->cfg.format || fp4_block_cols(a->cfg.block) != fp4_block_cols(b->cfg.block))
         return fp4_fail(FP4_ERR_INVALID_ARG, "%s: A is %s and B is %s; both operands need the same format", op,
                         fp4_format_name(a->cfg.format), fp4_format_name(b->cfg.format));
@@ -116,6 +125,7 @@ fp4_status fp4_gemm_w4a16_ex(fp4_context *ctx, const fp4_view *x, const fp4_qten
     FP4_TRY(check_view2d(x, "fp4_gemm_w4a16: x", 1));
     FP4_TRY(check_qt(w, "fp4_gemm_w4a16: w"));
     FP4_TRY(check_algo(op, algo));
+    FP4_TRY(check_locs(op, x->loc, w->loc, d));
     if (x->cols != w->cols)
         return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: x is [%lld, %lld], w is [%lld, %lld]", op, (long long)x->rows,
                         (long long)x->cols, (long long)w->rows, (long long)w->cols);
@@ -141,6 +151,7 @@ fp4_status fp4_gemm_bf16(fp4_context *ctx, const fp4_view *a, const fp4_view *b,
     const char *op = "fp4_gemm_bf16";
     FP4_TRY(check_view2d(a, "fp4_gemm_bf16: A", 1));
     FP4_TRY(check_view2d(b, "fp4_gemm_bf16: B", 1));
+    FP4_TRY(check_locs(op, a->loc, b->loc, d));
     if (a->cols != b->cols)
         return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: A is [%lld, %lld], B is [%lld, %lld]", op, (long long)a->rows,
                         (long long)a->cols, (long long)b->rows, (long long)b->cols);

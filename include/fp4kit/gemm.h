@@ -25,7 +25,10 @@ extern "C" {
 
 /* How a device FP4 GEMM is computed. Host tensors always run the CPU reference. */
 typedef enum fp4_gemm_algo {
-    FP4_GEMM_ALGO_AUTO = 0,     /* = FUSED */
+    FP4_GEMM_ALGO_AUTO = 0,     /* fastest measured on H100: FUSED for M <= 128; TWO_PASS for
+                                   M > 128 (decode once, then cuBLASLt BF16 at wgmma speed) when
+                                   C is NULL or has D's dtype and the workspace can grow to
+                                   2·(N + M)·K bytes + 32 MiB, else FUSED */
     FP4_GEMM_ALGO_FUSED = 1,    /* tensor-core kernels reading packed codes and block scales
                                    directly; no BF16 copy of an FP4 operand is ever written */
     FP4_GEMM_ALGO_TWO_PASS = 2  /* baseline / cross-check: decode each FP4 operand to a BF16
