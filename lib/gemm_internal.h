@@ -17,7 +17,7 @@ fp4_status fp4_gemm_w4a16_ref(const fp4_view *x, const fp4_qtensor *w, float alp
 fp4_status fp4_gemm_bf16_ref(const fp4_view *a, const fp4_view *b, float alpha, const fp4_view *c, float beta,
                              fp4_view *d);
 
-/* CUDA (kernels/gemm_*.cu). fp4_gemm_cuda (kernels.h) is fp4_gemm_w4a4_cuda(..., FUSED). */
+/* CUDA (kernels/gemm_*.cu). fp4_gemm_cuda (kernels.h) is fp4_gemm_w4a4_cuda(..., AUTO). */
 fp4_status fp4_gemm_w4a4_cuda(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor *b, float alpha,
                               const fp4_view *c, float beta, fp4_view *d, fp4_alpha_mode mode, fp4_gemm_algo algo);
 fp4_status fp4_gemm_w4a16_cuda(fp4_context *ctx, const fp4_view *x, const fp4_qtensor *w, float alpha,
