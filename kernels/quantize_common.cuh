@@ -95,6 +95,26 @@ __device__ __forceinline__ uint32_t fp4q_nonfinite(float v) {
     return (fp4_f32_bits(v) & 0x7f800000u) == 0x7f800000u ? 1u : 0u;
 }
 
+/* max(0, max_i |v_i|) ignoring NaN: the same value as folding fp4_amax_step from 0 (max is exact
+ * and order-free; fmaxf returns the non-NaN operand; |v| is never -0). */
+template <int N>
+__device__ __forceinline__ float fp4q_amax(const float *v) {
+    /* Fixed trip counts only: a `w >>= 1` outer loop is not unrolled for N = 32 and put m[] in
+     * local memory (64-byte stack frame of the MXFP4 kernels, runs 1-2). */
+    static_assert(N == 16 || N == 32, "block width");
+    float m[N / 2];
+#pragma unroll
+    for (int i = 0; i < N / 2; i++) m[i] = fmaxf(fabsf(v[2 * i]), fabsf(v[2 * i + 1]));
+#pragma unroll
+    for (int i = 0; i < N / 4; i++) m[i] = fmaxf(m[i], m[i + N / 4]);
+#pragma unroll
+    for (int i = 0; i < N / 8; i++) m[i] = fmaxf(m[i], m[i + N / 8]);
+#pragma unroll
+    for (int i = 0; i < N / 16; i++) m[i] = fmaxf(m[i], m[i + N / 16]);
+    if (N == 32) m[0] = fmaxf(m[0], m[1]);
+    return fmaxf(0.0f, m[0]);
+}
+
 /* ---- block encoders ---------------------------------------------------------------------- */
 
 /* Fast RNE E2M1 magnitude for a non-NaN v, mostly on the FMA pipe: with a = |v| the code is
@@ -115,6 +135,50 @@ __host__ __device__ __forceinline__ uint32_t fp4q_rne_code_fast(float v) {
     return (fp4q_rne_mag_bits(v) - 0x4B000000u) | ((fp4_f32_bits(v) >> 31) << 3);
 }
 
+/* Fast SR E2M1 magnitude for a finite-or-Inf (non-NaN) s and the element's random byte r given
+ * as the exact float fr = r (0..255). fp4_e2m1_encode_sr computes t = RN(a + u*step(a)) with
+ * u = r/256, step = 0.5 / 1 / 2 for a < 2 / < 4 / >= 4, and truncates t onto the grid at t's
+ * own spacing: code = floor(m(t)) capped at 7 with m(t) = min(2t, t + 2, t/2 + 4) (the same
+ * concave map as the RNE path). Here the three candidate t's are all formed,
+ *   t1 = RN(a + r*2^-9), t2 = RN(a + r*2^-8), t3 = RN(a + r*2^-7)   (r*2^-k*... exact: one fma)
+ * (t1 <= t2 <= t3: RN is monotone) and code = min(floor(2 t1), floor(t2 + 2), floor(t3/2 + 4), 7):
+ * the candidates of the two pieces the reference does not select never undercut its own (e.g.
+ * a < 2: t2 + 2 >= t1 + 2 >= 2 t1 while t1 <= 2, and t1 < 2.5; a >= 4: a + u + 2 >= a/2 + u + 4);
+ * the exhaustive host check below is the proof. Each floor is ONE round-down op into 2^23
+ * (ulp 1): RD(x + 2^23) = 2^23 + floor(x) for 0 <= x < 2^23, and >= 2^24 (> 2^23 + 7) beyond.
+ * Returns the fp32 bits 0x4B000000 + code. Proven equal to fp4_e2m1_encode_sr on the host
+ * (fp4q_sr_code_fast model; benchmarks/notes/quantize.md run 3 lists the exhaustive ranges). */
+__device__ __forceinline__ uint32_t fp4q_sr_mag_bits(float s, float fr) {
+    const float a = fabsf(s);
+    const float t1 = fmaf(fr, 0.001953125f, a); /* r * 2^-9 = u * 0.5 */
+    const float t2 = fmaf(fr, 0.00390625f, a);  /* r * 2^-8 = u * 1 */
+    const float t3 = fmaf(fr, 0.0078125f, a);   /* r * 2^-7 = u * 2 */
+    const float c1 = __fmaf_rd(t1, 2.0f, 8388608.0f);
+    const float c2 = __fadd_rd(t2, 8388610.0f);
+    const float c3 = __fmaf_rd(t3, 0.5f, 8388612.0f);
+    return fp4_f32_bits(fminf(fminf(c1, c2), fminf(c3, 8388615.0f)));
+}
+
+/* Random byte k (0..3) of word w as the exact float k-th byte value, via one byte permute
+ * (0x4B000000 | byte = 2^23 + byte) and one exact subtraction. */
+__device__ __forceinline__ float fp4q_rbyte_f32(uint32_t w, int k) {
+    return __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7650u | (uint32_t)k)) - 8388608.0f;
+}
+
+/* fp4_e8m0_rceil for amax in [0, Inf] (never NaN: block amaxes ignore NaN) without the IEEE
+ * division: for a normal quotient q = RN(amax/6) (amax >= 2^-123, finite) the byte is
+ * E(amax) - 2 + (mantissa(amax) > 1.5), i.e. ((bits + 0x3FFFFF) >> 23) - 2: amax = 2^e * M,
+ * M in [1, 2): M > 1.5 -> q in 2^(e-2) * (1, 4/3) -> E+1 of q's exponent e-2; M = 1.5 -> q = 2^(e-2)
+ * exactly; M < 1.5 -> q in 2^(e-3) * [4/3, 2) (never rounds up to 2^(e-2): 4M/3 <= 2 - 2^-22.4)
+ * with mantissa bits set -> (e-3)+1. Saturation cannot trigger below Inf (FLT_MAX gives 253).
+ * Tiny amax and Inf take the shared helper. Exhaustively checked against fp4_e8m0_rceil for
+ * every amax bit pattern in [0, 0x7f800000] (host, run 3). */
+__host__ __device__ __forceinline__ uint8_t fp4q_e8m0_rceil_fast(float amax) {
+    const uint32_t ab = fp4_f32_bits(amax);
+    if (ab < 0x02000000u || ab >= 0x7f800000u) return fp4_e8m0_rceil(amax);
+    return (uint8_t)(((ab + 0x3FFFFFu) >> 23) - 2u);
+}
+
 /* Sum over i < 8 of 0x4B000000 << 4i, mod 2^32: the packing below adds the raw fp32 bits. */
 constexpr uint32_t fp4q_pack_bias() {
     uint32_t c = 0u;
@@ -128,7 +192,7 @@ constexpr uint32_t fp4q_pack_bias() {
  * with the sign bits ORed in (enc > 0 so sign(v*enc) = sign(v)); otherwise the shared encoder. */
 template <bool SR>
 __device__ __forceinline__ uint2 fp4q_encode16(const float *v, float enc, const uint32_t *rb) {
-    if (!SR) {
+    {
         float z0 = 0.0f, z1 = 0.0f;
 #pragma unroll
         for (int i = 0; i < 16; i += 2) {
@@ -142,8 +206,10 @@ __device__ __forceinline__ uint2 fp4q_encode16(const float *v, float enc, const 
                 uint32_t acc = 0u, sg = 0u;
 #pragma unroll
                 for (int i = 0; i < 8; i++) {
-                    const float x = v[8 * h + i];
-                    acc += fp4q_rne_mag_bits(x * enc) << (4 * i);
+                    const int e = 8 * h + i;
+                    const float x = v[e];
+                    if (SR) acc += fp4q_sr_mag_bits(x * enc, fp4q_rbyte_f32(rb[e >> 2], e & 3)) << (4 * i);
+                    else acc += fp4q_rne_mag_bits(x * enc) << (4 * i);
                     sg |= (fp4_f32_bits(x) >> 31) << (4 * i + 3);
                 }
                 w[h] = (acc - fp4q_pack_bias()) | sg;
@@ -179,7 +245,7 @@ __device__ __forceinline__ uint2 fp4q_nv_block(const float *v, float amax_b, flo
 
 /* E8M0 scale byte of an MXFP4 block. */
 __device__ __forceinline__ uint8_t fp4q_mx_scale(float amax_b, int ocp) {
-    return ocp ? fp4_e8m0_ocp(amax_b) : fp4_e8m0_rceil(amax_b);
+    return ocp ? fp4_e8m0_ocp(amax_b) : fp4q_e8m0_rceil_fast(amax_b);
 }
 
 /* Quantize one 32-element MXFP4 block; group0 = index of its first 16-group (SR). */

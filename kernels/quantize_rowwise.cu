@@ -110,20 +110,6 @@ __device__ __forceinline__ uint4 rw_load16(const T *p, int vec) {
     return make_uint4(w[0], w[1], w[2], w[3]);
 }
 
-/* max(0, max_i |v_i|) ignoring NaN: the same value as folding fp4_amax_step from 0 (max is exact
- * and order-free; fmaxf returns the non-NaN operand; |v| is never -0). */
-template <int N>
-__device__ __forceinline__ float rw_amax(const float *v) {
-    float m[N / 2];
-#pragma unroll
-    for (int i = 0; i < N / 2; i++) m[i] = fmaxf(fabsf(v[2 * i]), fabsf(v[2 * i + 1]));
-#pragma unroll
-    for (int w = N / 4; w >= 1; w >>= 1)
-#pragma unroll
-        for (int i = 0; i < w; i++) m[i] = fmaxf(m[i], m[i + w]);
-    return fmaxf(0.0f, m[0]);
-}
-
 template <typename T, int FMT, bool SR>
 __global__ void __launch_bounds__(FP4Q_THREADS) quantize_rowwise_kernel2(const T *__restrict__ x, fp4q_args a) {
     __shared__ uint2 scratch[32];
@@ -169,7 +155,7 @@ __global__ void __launch_bounds__(FP4Q_THREADS) quantize_rowwise_kernel2(const T
             float v[BW];
 #pragma unroll
             for (int j = 0; j < LPB; j++) fp4q_unpack(q[k][j], v + j * PER, T());
-            const float am = rw_amax<BW>(v);
+            const float am = fp4q_amax<BW>(v);
             const int64_t rr = rk[k], bb = bk[k];
             const uint64_t group = ((uint64_t)rr * (uint64_t)a.cols + (uint64_t)bb * BW) >> 4;
             uint8_t sbyte;

@@ -27,48 +27,63 @@
 #define TILE 64
 #define TSTRIDE 68
 
+/* Issue the global loads of one tile into registers (16-byte chunks, 8 consecutive threads per
+ * 128-byte BF16 row segment; out-of-range chunks are zero). Vector path only. */
 template <typename T>
-__device__ __forceinline__ void tiled_load(const T *__restrict__ x, const fp4q_args &a, int64_t row0, int64_t col0,
-                                           float *tile, float &tmax_unused, uint32_t &tflag) {
-    (void)tmax_unused;
-    constexpr int PER = 16 / (int)sizeof(T);
-    constexpr int CPR = TILE / PER;              /* chunks per tile row */
-    constexpr int NCH = TILE * CPR / FP4Q_THREADS; /* chunks per thread: 2 (BF16) or 4 (F32) */
-    if (a.vec) {
-        uint4 q[NCH];
+struct tile_regs {
+    static constexpr int PER = 16 / (int)sizeof(T);
+    static constexpr int CPR = TILE / PER;                 /* chunks per tile row */
+    static constexpr int NCH = TILE * CPR / FP4Q_THREADS;  /* chunks per thread: 2 (BF16) or 4 (F32) */
+    uint4 q[NCH];
+};
+
+template <typename T>
+__device__ __forceinline__ void tiled_issue(const T *__restrict__ x, const fp4q_args &a, int64_t row0, int64_t col0,
+                                            tile_regs<T> &tr) {
+    constexpr int PER = tile_regs<T>::PER, CPR = tile_regs<T>::CPR;
 #pragma unroll
-        for (int k = 0; k < NCH; k++) {
-            const int id = threadIdx.x + k * FP4Q_THREADS;
-            const int lr = id / CPR, lc = (id % CPR) * PER;
-            const int64_t gr = row0 + lr, gc = col0 + lc;
-            q[k] = make_uint4(0u, 0u, 0u, 0u);
-            if (gr < a.rows && gc < a.cols) q[k] = __ldg(reinterpret_cast<const uint4 *>(x + gr * a.ld + gc));
+    for (int k = 0; k < tile_regs<T>::NCH; k++) {
+        const int id = threadIdx.x + k * FP4Q_THREADS;
+        const int lr = id / CPR, lc = (id % CPR) * PER;
+        const int64_t gr = row0 + lr, gc = col0 + lc;
+        tr.q[k] = make_uint4(0u, 0u, 0u, 0u);
+        if (gr < a.rows && gc < a.cols) tr.q[k] = __ldg(reinterpret_cast<const uint4 *>(x + gr * a.ld + gc));
+    }
+}
+
+/* Registers -> fp32 tile in shared memory (+ strict-mode nonfinite flag). */
+template <typename T>
+__device__ __forceinline__ void tiled_commit(const fp4q_args &a, const tile_regs<T> &tr, float *tile, uint32_t &tflag) {
+    constexpr int PER = tile_regs<T>::PER, CPR = tile_regs<T>::CPR;
+#pragma unroll
+    for (int k = 0; k < tile_regs<T>::NCH; k++) {
+        const int id = threadIdx.x + k * FP4Q_THREADS;
+        const int lr = id / CPR, lc = (id % CPR) * PER;
+        float v[PER];
+        fp4q_unpack(tr.q[k], v, T());
+        if (a.strict) {
+#pragma unroll
+            for (int i = 0; i < PER; i++) tflag |= fp4q_nonfinite(v[i]);
         }
 #pragma unroll
-        for (int k = 0; k < NCH; k++) {
-            const int id = threadIdx.x + k * FP4Q_THREADS;
-            const int lr = id / CPR, lc = (id % CPR) * PER;
-            float v[PER];
-            fp4q_unpack(q[k], v, T());
-            if (a.strict) {
-#pragma unroll
-                for (int i = 0; i < PER; i++) tflag |= fp4q_nonfinite(v[i]);
-            }
-#pragma unroll
-            for (int i = 0; i < PER; i += 4)
-                *reinterpret_cast<float4 *>(tile + lr * TSTRIDE + lc + i) = make_float4(v[i], v[i + 1], v[i + 2], v[i + 3]);
-        }
-    } else {
+        for (int i = 0; i < PER; i += 4)
+            *reinterpret_cast<float4 *>(tile + lr * TSTRIDE + lc + i) = make_float4(v[i], v[i + 1], v[i + 2], v[i + 3]);
+    }
+}
+
+/* Scalar path (unaligned rows / cols not a multiple of the chunk): straight into shared memory. */
+template <typename T>
+__device__ __forceinline__ void tiled_load_scalar(const T *__restrict__ x, const fp4q_args &a, int64_t row0,
+                                                  int64_t col0, float *tile, uint32_t &tflag) {
 #pragma unroll 4
-        for (int k = 0; k < TILE * TILE / FP4Q_THREADS; k++) {
-            const int id = threadIdx.x + k * FP4Q_THREADS;
-            const int lr = id / TILE, lc = id % TILE;
-            const int64_t gr = row0 + lr, gc = col0 + lc;
-            float v = 0.0f;
-            if (gr < a.rows && gc < a.cols) v = fp4q_to_f32(x[gr * a.ld + gc]);
-            if (a.strict) tflag |= fp4q_nonfinite(v);
-            tile[lr * TSTRIDE + lc] = v;
-        }
+    for (int k = 0; k < TILE * TILE / FP4Q_THREADS; k++) {
+        const int id = threadIdx.x + k * FP4Q_THREADS;
+        const int lr = id / TILE, lc = id % TILE;
+        const int64_t gr = row0 + lr, gc = col0 + lc;
+        float v = 0.0f;
+        if (gr < a.rows && gc < a.cols) v = fp4q_to_f32(x[gr * a.ld + gc]);
+        if (a.strict) tflag |= fp4q_nonfinite(v);
+        tile[lr * TSTRIDE + lc] = v;
     }
 }
 
@@ -79,12 +94,76 @@ __device__ __forceinline__ float tile16_max(float m) {
     return m;
 }
 
+/* Staged outputs of one tile and one direction (rowwise: per tile row; columnwise: per tile
+ * column): the codes of its NB blocks (NB*BW/8 words) padded to SW words so that the 8/16-byte
+ * stores of the compute phase (32 consecutive tile rows/columns per warp) spread over the banks,
+ * and its NB scale bytes. */
+template <int FMT>
+struct tile_stage {
+    static constexpr int BW = FMT == FP4Q_MX32 ? 32 : 16;
+    static constexpr int NB = TILE / BW;
+    static constexpr int WPB = BW / 8;          /* code words per block: 2 (NVFP4) / 4 (MXFP4) */
+    static constexpr int SW = NB * WPB + WPB;    /* 10 / 12 words per line */
+    uint32_t code[TILE * SW];
+    uint8_t scale[TILE * NB];
+};
+
+/* Quantize one block (compute phase): codes and scale byte into the stage. */
+template <int FMT, bool SR>
+__device__ __forceinline__ void tiled_block(const float *v, float am, float s_enc, const float *enc_tab, const fp4q_args &a,
+                                            uint64_t stream, uint64_t group, uint32_t *code, uint8_t *scale) {
+    uint8_t sb;
+    if (FMT == FP4Q_MX32) {
+        const uint4 o = fp4q_mx_block<SR>(v, am, a.mx_ocp, a.seed, stream, group, &sb);
+        *reinterpret_cast<uint4 *>(code) = o;
+    } else {
+        sb = fp4_nvfp4_block_scale(am, s_enc);
+        uint32_t rb[4] = {0u, 0u, 0u, 0u};
+        if (SR) fp4_sr_block16(a.seed, stream, group, rb);
+        const uint2 o = fp4q_encode16<SR>(v, enc_tab[sb], rb);
+        *reinterpret_cast<uint2 *>(code) = o;
+    }
+    *scale = sb;
+}
+
+/* Store phase: thread t writes block t % NB of line t / NB (consecutive threads -> consecutive
+ * blocks of a line, so a warp covers 8 (NVFP4) / 16 (MXFP4) whole 32-byte line pieces). line0 =
+ * first output row of the tile in this direction, nlines = output rows, ncols_out = columns of
+ * the output (blocks along it), blk0 = first block index of the tile along the output row. */
+template <int FMT>
+__device__ __forceinline__ void tiled_store(const tile_stage<FMT> &st, uint8_t *data, uint8_t *scales, int64_t line0,
+                                            int64_t nlines, int64_t ncols_out, int64_t blk0) {
+    using S = tile_stage<FMT>;
+    const int t = threadIdx.x;
+    if (t >= TILE * S::NB) return;
+    const int line = t / S::NB, b = t % S::NB;
+    const int64_t gl = line0 + line, gb = blk0 + b;
+    const int64_t nbo = ncols_out / S::BW;
+    if (gl >= nlines || gb >= nbo) return;
+    const uint32_t *c = st.code + line * S::SW + b * S::WPB;
+    if (FMT == FP4Q_MX32)
+        *reinterpret_cast<uint4 *>(data + gl * (ncols_out / 2) + gb * 16) = *reinterpret_cast<const uint4 *>(c);
+    else
+        *reinterpret_cast<uint2 *>(data + gl * (ncols_out / 2) + gb * 8) = *reinterpret_cast<const uint2 *>(c);
+    scales[gl * nbo + gb] = st.scale[line * S::NB + b];
+}
+
+/* One CTA per 64x64 tile of a persistent grid, loads of tile i+1 in flight (registers) while
+ * tile i is quantized from shared memory; outputs staged in shared memory and written with
+ * consecutive threads on consecutive blocks of an output row. Barriers per tile:
+ *   A  (previous compute done reading `tile`, previous stores done reading the stages)
+ *   commit registers -> tile;  B;  issue loads of the next tile;  compute -> stages;  C;  stores. */
 template <typename T, int FMT, bool SR>
 __global__ void __launch_bounds__(FP4Q_THREADS) quantize_tiled_kernel(const T *__restrict__ x, fp4q_args a) {
     __shared__ __align__(16) float tile[TILE * TSTRIDE];
+    __shared__ __align__(16) tile_stage<FMT> rst;
+    __shared__ __align__(16) tile_stage<FMT> cst;
     __shared__ uint2 scratch[32];
+    __shared__ float enc_tab[256];
+    static_assert(FP4Q_THREADS == 256, "one enc_tab entry per thread");
     constexpr int BW = FMT == FP4Q_MX32 ? 32 : 16;
     constexpr int NB = TILE / BW; /* blocks per tile row / column: 4 or 2 */
+    constexpr int SW = tile_stage<FMT>::SW, WPB = tile_stage<FMT>::WPB;
     float s_enc = 1.0f, s_dec = 1.0f;
     if (FMT != FP4Q_MX32) {
         float amax;
@@ -94,6 +173,8 @@ __global__ void __launch_bounds__(FP4Q_THREADS) quantize_tiled_kernel(const T *_
         s_dec = fp4_nvfp4_global_dec(s_enc);
         fp4q_publish(a, amax, s_enc, s_dec, flag);
         if (a.strict && flag) return; /* uniform across the CTA */
+        enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
+        /* visible after barrier B of the first tile */
     }
     const uint64_t col_stream = a.stream ^ FP4_STREAM_COLUMNWISE;
     const int64_t tcols = (a.cols + TILE - 1) / TILE;
@@ -101,13 +182,21 @@ __global__ void __launch_bounds__(FP4Q_THREADS) quantize_tiled_kernel(const T *_
     const int tid = threadIdx.x;
     const int active = tid < NB * TILE; /* MXFP4: threads 0..127 own a block in each phase */
     const int blk = tid / TILE, lane64 = tid % TILE;
-    float tmax = 0.0f, dummy = 0.0f;
+    float tmax = 0.0f;
     uint32_t tflag = 0u;
-    for (int64_t t = blockIdx.x; t < ntiles; t += gridDim.x) {
+    tile_regs<T> tr;
+    int64_t t = blockIdx.x;
+    if (a.vec && t < ntiles) tiled_issue<T>(x, a, (t / tcols) * TILE, (t % tcols) * TILE, tr);
+    for (; t < ntiles; t += gridDim.x) {
         const int64_t row0 = (t / tcols) * TILE, col0 = (t % tcols) * TILE;
-        __syncthreads(); /* the previous tile has been read */
-        tiled_load<T>(x, a, row0, col0, tile, dummy, tflag);
-        __syncthreads();
+        __syncthreads(); /* A */
+        if (a.vec) tiled_commit<T>(a, tr, tile, tflag);
+        else tiled_load_scalar<T>(x, a, row0, col0, tile, tflag);
+        __syncthreads(); /* B */
+        {
+            const int64_t tn = t + gridDim.x;
+            if (a.vec && tn < ntiles) tiled_issue<T>(x, a, (tn / tcols) * TILE, (tn % tcols) * TILE, tr);
+        }
         if (a.row_data) {
             /* rowwise: row lane64 of the tile, block blk */
             const int64_t gr = row0 + lane64, gc = col0 + (int64_t)blk * BW;
@@ -122,22 +211,13 @@ __global__ void __launch_bounds__(FP4Q_THREADS) quantize_tiled_kernel(const T *_
 #pragma unroll
                 for (int i = 0; i < BW; i++) v[i] = 0.0f;
             }
-            float am = 0.0f;
-#pragma unroll
-            for (int i = 0; i < BW; i++) am = fp4_amax_step(am, v[i]);
+            float am = fp4q_amax<BW>(v);
             if (FMT == FP4Q_NV16x16) am = tile16_max(am);
-            if (FMT == FP4Q_MX32) tmax = fp4_amax_step(tmax, am);
+            if (FMT == FP4Q_MX32) tmax = fmaxf(tmax, am);
             if (active && gr < a.rows && gc < a.cols) {
                 const uint64_t group = ((uint64_t)gr * (uint64_t)a.cols + (uint64_t)gc) >> 4;
-                uint8_t sb;
-                if (FMT == FP4Q_MX32) {
-                    const uint4 o = fp4q_mx_block<SR>(v, am, a.mx_ocp, a.seed, a.stream, group, &sb);
-                    *reinterpret_cast<uint4 *>(a.row_data + gr * (a.cols / 2) + gc / 2) = o;
-                } else {
-                    const uint2 o = fp4q_nv_block<SR>(v, am, s_enc, s_dec, a.seed, a.stream, group, &sb);
-                    *reinterpret_cast<uint2 *>(a.row_data + gr * (a.cols / 2) + gc / 2) = o;
-                }
-                a.row_scales[gr * (a.cols / BW) + gc / BW] = sb;
+                tiled_block<FMT, SR>(v, am, s_enc, enc_tab, a, a.stream, group, rst.code + lane64 * SW + blk * WPB,
+                                     rst.scale + lane64 * NB + blk);
             }
         }
         if (a.col_data) {
@@ -146,24 +226,18 @@ __global__ void __launch_bounds__(FP4Q_THREADS) quantize_tiled_kernel(const T *_
             float v[BW];
 #pragma unroll
             for (int i = 0; i < BW; i++) v[i] = active ? tile[(blk * BW + i) * TSTRIDE + lane64] : 0.0f;
-            float am = 0.0f;
-#pragma unroll
-            for (int i = 0; i < BW; i++) am = fp4_amax_step(am, v[i]);
+            float am = fp4q_amax<BW>(v);
             if (FMT == FP4Q_NV16x16) am = tile16_max(am);
-            if (FMT == FP4Q_MX32 && !a.row_data) tmax = fp4_amax_step(tmax, am);
+            if (FMT == FP4Q_MX32 && !a.row_data) tmax = fmaxf(tmax, am);
             if (active && gc < a.cols && gr < a.rows) {
                 const uint64_t group = ((uint64_t)gc * (uint64_t)a.rows + (uint64_t)gr) >> 4;
-                uint8_t sb;
-                if (FMT == FP4Q_MX32) {
-                    const uint4 o = fp4q_mx_block<SR>(v, am, a.mx_ocp, a.seed, col_stream, group, &sb);
-                    *reinterpret_cast<uint4 *>(a.col_data + gc * (a.rows / 2) + gr / 2) = o;
-                } else {
-                    const uint2 o = fp4q_nv_block<SR>(v, am, s_enc, s_dec, a.seed, col_stream, group, &sb);
-                    *reinterpret_cast<uint2 *>(a.col_data + gc * (a.rows / 2) + gr / 2) = o;
-                }
-                a.col_scales[gc * (a.rows / BW) + gr / BW] = sb;
+                tiled_block<FMT, SR>(v, am, s_enc, enc_tab, a, col_stream, group, cst.code + lane64 * SW + blk * WPB,
+                                     cst.scale + lane64 * NB + blk);
             }
         }
+        __syncthreads(); /* C */
+        if (a.row_data) tiled_store<FMT>(rst, a.row_data, a.row_scales, row0, a.rows, a.cols, col0 / BW);
+        if (a.col_data) tiled_store<FMT>(cst, a.col_data, a.col_scales, col0, a.cols, a.rows, row0 / BW);
     }
     if (FMT == FP4Q_MX32) {
         fp4q_cta_reduce(tmax, tflag, scratch);
