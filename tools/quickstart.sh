@@ -11,13 +11,13 @@ b=${BUILD_DIR:-build}
 data=${DATA_DIR:-build/data}
 run=${RUN_DIR:-runs/quickstart}
 echo "== building ($b)"
-cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release >"$b.configure.log" 2>&1 || { cat "$b.configure.log"; exit 1; }
+mkdir -p "$b"; cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release >"$b/configure.log" 2>&1 || { cat "$b/configure.log"; exit 1; }
 cmake --build "$b" -j"$(nproc)" --target fp4 >/dev/null
 echo "== preparing the corpora ($data)"
 BUILD="$b" bash tools/prepare-data.sh "$data"
 dev=${DEVICE:-auto}
 if [ "$dev" = auto ]; then
-  if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU && grep -q "FP4KIT_HAVE_CUDA:INTERNAL=ON\|fp4kit: CUDA kernels ON" "$b.configure.log" "$b/CMakeCache.txt" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU && grep -q "FP4KIT_HAVE_CUDA:INTERNAL=ON\|fp4kit: CUDA kernels ON" "$b/configure.log" "$b/CMakeCache.txt" 2>/dev/null; then
     dev=cuda
   else
     dev=cpu

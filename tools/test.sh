@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash tools/deps.sh
 b=${BUILD_DIR:-build-test}
 jobs=${JOBS:-$(nproc)}
-cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release >"$b.configure.log" 2>&1 || { cat "$b.configure.log"; exit 1; }
+mkdir -p "$b"; cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release >"$b/configure.log" 2>&1 || { cat "$b/configure.log"; exit 1; }
 cmake --build "$b" -j"$jobs"
 ctest --test-dir "$b" --output-on-failure -j"$jobs"
 if [ -f tools/fuzz-ci.sh ]; then
