@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "dispatch.h"
 #include "hadamard_impl.h"
 #include "internal.h"
 
@@ -64,40 +65,9 @@ fp4_status fp4_hadamard_validate(const fp4_hadamard_desc *h, int64_t rows, int64
     return FP4_OK;
 }
 
-static fp4_status check_view(const fp4_view *v, const char *what) {
-    if (!v) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: view is NULL", what);
-    if (!v->data) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: data pointer is NULL", what);
-    if (v->dtype != FP4_DTYPE_F32 && v->dtype != FP4_DTYPE_BF16)
-        return fp4_fail(FP4_ERR_DTYPE, "%s: dtype %s is not supported (expected f32 or bf16)", what,
-                        fp4_dtype_name(v->dtype));
-    if (v->rows <= 0 || v->cols <= 0)
-        return fp4_fail(FP4_ERR_SHAPE, "%s: shape [%lld, %lld] must be positive", what, (long long)v->rows,
-                        (long long)v->cols);
-    if (v->ld < v->cols)
-        return fp4_fail(FP4_ERR_SHAPE, "%s: row stride %lld is smaller than cols %lld", what, (long long)v->ld,
-                        (long long)v->cols);
-    if (v->loc != FP4_HOST && v->loc != FP4_DEVICE)
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: invalid location %d", what, (int)v->loc);
-    return FP4_OK;
-}
-
-/* Host -> reference (0), device -> CUDA (1). */
-static fp4_status pick_backend(fp4_context *ctx, fp4_location loc, const char *op, int *use_cuda) {
-    *use_cuda = 0;
-    if (loc == FP4_HOST) return FP4_OK;
-    if (!fp4_context_is_cuda(ctx))
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: tensors are on the device but the context is not a CUDA context", op);
-#ifdef FP4KIT_HAVE_CUDA
-    *use_cuda = 1;
-    return FP4_OK;
-#else
-    return fp4_fail(FP4_ERR_UNSUPPORTED, "%s: this fp4kit was built without CUDA", op);
-#endif
-}
-
 fp4_status fp4_hadamard(fp4_context *ctx, const fp4_view *x, fp4_view *y, const fp4_hadamard_desc *h) {
-    FP4_TRY(check_view(x, "fp4_hadamard: x"));
-    FP4_TRY(check_view(y, "fp4_hadamard: y"));
+    FP4_TRY(fp4_check_view(x, "fp4_hadamard: x"));
+    FP4_TRY(fp4_check_view(y, "fp4_hadamard: y"));
     if (!h) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_hadamard: descriptor is NULL");
     if (y->rows != x->rows || y->cols != x->cols)
         return fp4_fail(FP4_ERR_SHAPE, "fp4_hadamard: y is [%lld, %lld] but x is [%lld, %lld]", (long long)y->rows,
@@ -112,7 +82,7 @@ fp4_status fp4_hadamard(fp4_context *ctx, const fp4_view *x, fp4_view *y, const 
     if (h->random_signs != 0 && h->random_signs != 1)
         return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_hadamard: random_signs = %d (expected 0 or 1)", h->random_signs);
     int cuda = 0;
-    FP4_TRY(pick_backend(ctx, x->loc, "fp4_hadamard", &cuda));
+    FP4_TRY(fp4_pick_backend(ctx, x->loc, "fp4_hadamard", &cuda));
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) return fp4_hadamard_cuda(ctx, x, y, h);
 #endif
@@ -133,7 +103,7 @@ fp4_status fp4_rotate_blocks(fp4_context *ctx, const fp4_view *x, fp4_view *y, i
 fp4_status fp4_rht_quantize_columnwise(fp4_context *ctx, const fp4_view *x, const fp4_config *cfg, int d,
                                        uint64_t sign_seed, fp4_qtensor *out) {
     const char *op = "fp4_rht_quantize_columnwise";
-    FP4_TRY(check_view(x, "fp4_rht_quantize_columnwise: x"));
+    FP4_TRY(fp4_check_view(x, "fp4_rht_quantize_columnwise: x"));
     if (!cfg) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: cfg is NULL", op);
     if (!out) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: out is NULL", op);
     FP4_TRY(fp4_config_validate(cfg));
@@ -160,7 +130,7 @@ fp4_status fp4_rht_quantize_columnwise(fp4_context *ctx, const fp4_view *x, cons
     if (out->loc == FP4_DEVICE && !out->tscale_dev)
         return fp4_fail(FP4_ERR_INVALID_ARG, "%s: device tensor out has no tscale_dev (allocate it with fp4_qtensor_alloc)", op);
     int cuda = 0;
-    FP4_TRY(pick_backend(ctx, x->loc, op, &cuda));
+    FP4_TRY(fp4_pick_backend(ctx, x->loc, op, &cuda));
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) return fp4_rht_quantize_columnwise_cuda(ctx, x, cfg, d, sign_seed, out, 1);
 #endif

@@ -1,5 +1,5 @@
 /* kernels/cuda_common.cuh — shared helpers for the CUDA sources: error checks that return an
- * fp4_status (never exit), BF16 load/store, 16-byte vector types. */
+ * fp4_status (never exit; FP4_CUDA_TRY comes from lib/internal.h), BF16 load/store, 16-byte vector types. */
 #ifndef FP4KIT_CUDA_COMMON_CUH
 #define FP4KIT_CUDA_COMMON_CUH
 
@@ -8,14 +8,7 @@
 
 #include "fp4kit/formats_inline.h"
 #include "fp4kit/status.h"
-
-#define FP4_CUDA_TRY(call)                                                                     \
-    do {                                                                                       \
-        cudaError_t fp4_ce_ = (call);                                                          \
-        if (fp4_ce_ != cudaSuccess)                                                            \
-            return fp4_fail(FP4_ERR_CUDA, "%s:%d: %s failed: %s (%s)", __FILE__, __LINE__,     \
-                            #call, cudaGetErrorString(fp4_ce_), cudaGetErrorName(fp4_ce_));   \
-    } while (0)
+#include "internal.h" /* FP4_CUDA_TRY, FP4_MALLOC_TRY */
 
 /* After a launch: report a launch-configuration error with the kernel's name. */
 #define FP4_LAUNCH_CHECK(name)                                                                 \

@@ -7,26 +7,16 @@
 
 #include <stdio.h>
 
+#include "dispatch.h"
 #include "gemm_internal.h"
 #include "internal.h"
 #include "ref.h"
 
+/* fp4_check_view, plus "BF16 only" for the operands that must be BF16. */
 static fp4_status check_view2d(const fp4_view *v, const char *what, int bf16_only) {
-    if (!v) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: view is NULL", what);
-    if (!v->data) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: data pointer is NULL", what);
+    FP4_TRY(fp4_check_view(v, what));
     if (bf16_only && v->dtype != FP4_DTYPE_BF16)
         return fp4_fail(FP4_ERR_DTYPE, "%s: dtype %s is not supported (expected bf16)", what, fp4_dtype_name(v->dtype));
-    if (v->dtype != FP4_DTYPE_F32 && v->dtype != FP4_DTYPE_BF16)
-        return fp4_fail(FP4_ERR_DTYPE, "%s: dtype %s is not supported (expected f32 or bf16)", what,
-                        fp4_dtype_name(v->dtype));
-    if (v->rows <= 0 || v->cols <= 0)
-        return fp4_fail(FP4_ERR_SHAPE, "%s: shape [%lld, %lld] must be positive", what, (long long)v->rows,
-                        (long long)v->cols);
-    if (v->ld < v->cols)
-        return fp4_fail(FP4_ERR_SHAPE, "%s: row stride %lld is smaller than cols %lld", what, (long long)v->ld,
-                        (long long)v->cols);
-    if (v->loc != FP4_HOST && v->loc != FP4_DEVICE)
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: invalid location %d", what, (int)v->loc);
     return FP4_OK;
 }
 
@@ -78,19 +68,6 @@ static fp4_status check_algo(const char *op, fp4_gemm_algo algo) {
     return FP4_OK;
 }
 
-/* 1 for device, 0 for host; errors for a device call without a CUDA context or CUDA build. */
-static fp4_status backend(fp4_context *ctx, fp4_location loc, const char *op, int *cuda) {
-    *cuda = 0;
-    if (loc == FP4_HOST) return FP4_OK;
-    if (!fp4_context_is_cuda(ctx))
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: tensors are on the device but the context is not a CUDA context", op);
-#ifdef FP4KIT_HAVE_CUDA
-    *cuda = 1;
-    return FP4_OK;
-#else
-    return fp4_fail(FP4_ERR_UNSUPPORTED, "%s: this fp4kit was built without CUDA", op);
-#endif
-}
 
 fp4_status fp4_gemm_ex(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor *b, float alpha, const fp4_view *c,
                        float beta, fp4_view *d, fp4_alpha_mode mode, fp4_gemm_algo algo) {
@@ -111,7 +88,7 @@ fp4_status fp4_gemm_ex(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor
     if (a->loc != d->loc || b->loc != d->loc)
         return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
     int cuda = 0;
-    FP4_TRY(backend(ctx, d->loc, op, &cuda));
+    FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
     const fp4_view *cc = beta != 0.0f ? c : NULL;
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) return fp4_gemm_w4a4_cuda(ctx, a, b, alpha, cc, beta, d, mode, algo);
@@ -133,7 +110,7 @@ fp4_status fp4_gemm_w4a16_ex(fp4_context *ctx, const fp4_view *x, const fp4_qten
     if (x->loc != d->loc || w->loc != d->loc)
         return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
     int cuda = 0;
-    FP4_TRY(backend(ctx, d->loc, op, &cuda));
+    FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
     const fp4_view *cc = beta != 0.0f ? c : NULL;
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) return fp4_gemm_w4a16_cuda(ctx, x, w, alpha, cc, beta, d, algo);
@@ -159,7 +136,7 @@ fp4_status fp4_gemm_bf16(fp4_context *ctx, const fp4_view *a, const fp4_view *b,
     if (a->loc != d->loc || b->loc != d->loc)
         return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
     int cuda = 0;
-    FP4_TRY(backend(ctx, d->loc, op, &cuda));
+    FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
     const fp4_view *cc = beta != 0.0f ? c : NULL;
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) {

@@ -3,6 +3,8 @@
  * device tensors. */
 #include "fp4kit/layout.h"
 
+#include "dispatch.h"
+
 #ifdef FP4KIT_HAVE_CUDA
 #include "quantize_cuda.h"
 #endif
@@ -22,16 +24,11 @@ fp4_status fp4_scales_swizzle(fp4_context *ctx, const fp4_qtensor *q, uint8_t *o
     if (out_bytes < need)
         return fp4_fail(FP4_ERR_SHAPE, "fp4_scales_swizzle: out holds %zu bytes but a [%lld, %lld] tensor needs %zu",
                         out_bytes, (long long)q->rows, (long long)q->cols, need);
-    if (q->loc == FP4_HOST) {
-        fp4_scales_swizzle_host(q->scales, q->rows, q->cols / fp4_block_cols(q->cfg.block), out);
-        return FP4_OK;
-    }
-    if (q->loc != FP4_DEVICE) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_scales_swizzle: invalid location %d", (int)q->loc);
-    if (!fp4_context_is_cuda(ctx))
-        return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_scales_swizzle: the tensor is on the device but the context is not a CUDA context");
+    int cuda = 0;
+    FP4_TRY(fp4_pick_backend(ctx, q->loc, "fp4_scales_swizzle", &cuda));
 #ifdef FP4KIT_HAVE_CUDA
-    return fp4_scales_swizzle_cuda(ctx, q, out, out_bytes);
-#else
-    return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_scales_swizzle: this fp4kit was built without CUDA");
+    if (cuda) return fp4_scales_swizzle_cuda(ctx, q, out, out_bytes);
 #endif
+    fp4_scales_swizzle_host(q->scales, q->rows, q->cols / fp4_block_cols(q->cfg.block), out);
+    return FP4_OK;
 }

@@ -6,58 +6,21 @@
 
 #include <stdlib.h>
 
+#include "dispatch.h"
 #include "internal.h"
 #include "ref.h"
 #ifdef FP4KIT_HAVE_CUDA
 #include "kernels.h"
 #endif
 
-static fp4_status check_view(const fp4_view *v, const char *what) {
-    if (!v) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: view is NULL", what);
-    if (!v->data) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: data pointer is NULL", what);
-    if (v->dtype != FP4_DTYPE_F32 && v->dtype != FP4_DTYPE_BF16)
-        return fp4_fail(FP4_ERR_DTYPE, "%s: dtype %s is not supported (expected f32 or bf16)", what,
-                        fp4_dtype_name(v->dtype));
-    if (v->rows <= 0 || v->cols <= 0)
-        return fp4_fail(FP4_ERR_SHAPE, "%s: shape [%lld, %lld] must be positive", what, (long long)v->rows,
-                        (long long)v->cols);
-    if (v->ld < v->cols)
-        return fp4_fail(FP4_ERR_SHAPE, "%s: row stride %lld is smaller than cols %lld", what, (long long)v->ld,
-                        (long long)v->cols);
-    if (v->loc != FP4_HOST && v->loc != FP4_DEVICE)
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: invalid location %d", what, (int)v->loc);
-    return FP4_OK;
-}
-
-static fp4_status check_q(const fp4_qtensor *q, const char *what) {
-    if (!q->data || !q->scales) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: quantized tensor is not allocated", what);
-    return fp4_config_validate(&q->cfg);
-}
-
-/* Decide host vs device for a set of locations; all must agree and device needs a CUDA ctx. */
-static fp4_status pick_backend(fp4_context *ctx, fp4_location loc, const char *op, int *use_cuda) {
-    if (loc == FP4_HOST) {
-        *use_cuda = 0;
-        return FP4_OK;
-    }
-    if (!fp4_context_is_cuda(ctx))
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: tensors are on the device but the context is not a CUDA context", op);
-#ifdef FP4KIT_HAVE_CUDA
-    *use_cuda = 1;
-    return FP4_OK;
-#else
-    return fp4_fail(FP4_ERR_UNSUPPORTED, "%s: this fp4kit was built without CUDA", op);
-#endif
-}
-
 #define SAME_LOC(a, b, op)                                                                     \
     if ((a) != (b)) return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op)
 
 fp4_status fp4_amax(fp4_context *ctx, const fp4_view *x, float *amax) {
-    FP4_TRY(check_view(x, "fp4_amax: x"));
+    FP4_TRY(fp4_check_view(x, "fp4_amax: x"));
     if (!amax) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_amax: amax is NULL");
     int cuda = 0;
-    FP4_TRY(pick_backend(ctx, x->loc, "fp4_amax", &cuda));
+    FP4_TRY(fp4_pick_backend(ctx, x->loc, "fp4_amax", &cuda));
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) return fp4_amax_cuda(ctx, x, amax);
 #endif
@@ -67,13 +30,13 @@ fp4_status fp4_amax(fp4_context *ctx, const fp4_view *x, float *amax) {
 
 fp4_status fp4_quantize(fp4_context *ctx, const fp4_view *x, const fp4_config *cfg, fp4_qtensor *rowwise,
                         fp4_qtensor *columnwise) {
-    FP4_TRY(check_view(x, "fp4_quantize: x"));
+    FP4_TRY(fp4_check_view(x, "fp4_quantize: x"));
     FP4_TRY(fp4_config_validate(cfg));
     if (!rowwise && !columnwise)
         return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_quantize: neither a rowwise nor a columnwise output was given");
     const int bc = fp4_block_cols(cfg->block), br = fp4_block_rows(cfg->block);
     if (rowwise) {
-        FP4_TRY(check_q(rowwise, "fp4_quantize: rowwise"));
+        FP4_TRY(fp4_check_qtensor(rowwise, "fp4_quantize: rowwise"));
         if (rowwise->rows != x->rows || rowwise->cols != x->cols)
             return fp4_fail(FP4_ERR_SHAPE, "fp4_quantize: rowwise output is [%lld, %lld] but x is [%lld, %lld]",
                             (long long)rowwise->rows, (long long)rowwise->cols, (long long)x->rows, (long long)x->cols);
@@ -84,7 +47,7 @@ fp4_status fp4_quantize(fp4_context *ctx, const fp4_view *x, const fp4_config *c
         SAME_LOC(rowwise->loc, x->loc, "fp4_quantize");
     }
     if (columnwise) {
-        FP4_TRY(check_q(columnwise, "fp4_quantize: columnwise"));
+        FP4_TRY(fp4_check_qtensor(columnwise, "fp4_quantize: columnwise"));
         if (columnwise->rows != x->cols || columnwise->cols != x->rows)
             return fp4_fail(FP4_ERR_SHAPE,
                             "fp4_quantize: columnwise output is [%lld, %lld] but must be the transpose [%lld, %lld]",
@@ -104,7 +67,7 @@ fp4_status fp4_quantize(fp4_context *ctx, const fp4_view *x, const fp4_config *c
         return fp4_fail(FP4_ERR_SHAPE, "fp4_quantize: 16x16 blocks need rows and cols multiples of 16, got [%lld, %lld]",
                         (long long)x->rows, (long long)x->cols);
     int cuda = 0;
-    FP4_TRY(pick_backend(ctx, x->loc, "fp4_quantize", &cuda));
+    FP4_TRY(fp4_pick_backend(ctx, x->loc, "fp4_quantize", &cuda));
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) return fp4_quantize_cuda(ctx, x, cfg, rowwise, columnwise);
 #endif
@@ -114,14 +77,14 @@ fp4_status fp4_quantize(fp4_context *ctx, const fp4_view *x, const fp4_config *c
 
 fp4_status fp4_dequantize(fp4_context *ctx, const fp4_qtensor *q, fp4_view *y) {
     if (!q) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_dequantize: q is NULL");
-    FP4_TRY(check_q(q, "fp4_dequantize: q"));
-    FP4_TRY(check_view(y, "fp4_dequantize: y"));
+    FP4_TRY(fp4_check_qtensor(q, "fp4_dequantize: q"));
+    FP4_TRY(fp4_check_view(y, "fp4_dequantize: y"));
     if (y->rows != q->rows || y->cols != q->cols)
         return fp4_fail(FP4_ERR_SHAPE, "fp4_dequantize: y is [%lld, %lld] but q is [%lld, %lld]", (long long)y->rows,
                         (long long)y->cols, (long long)q->rows, (long long)q->cols);
     SAME_LOC(q->loc, y->loc, "fp4_dequantize");
     int cuda = 0;
-    FP4_TRY(pick_backend(ctx, y->loc, "fp4_dequantize", &cuda));
+    FP4_TRY(fp4_pick_backend(ctx, y->loc, "fp4_dequantize", &cuda));
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) return fp4_dequantize_cuda(ctx, q, y);
 #endif
@@ -130,8 +93,8 @@ fp4_status fp4_dequantize(fp4_context *ctx, const fp4_qtensor *q, fp4_view *y) {
 }
 
 fp4_status fp4_fake_quant(fp4_context *ctx, const fp4_view *x, const fp4_config *cfg, fp4_view *y) {
-    FP4_TRY(check_view(x, "fp4_fake_quant: x"));
-    FP4_TRY(check_view(y, "fp4_fake_quant: y"));
+    FP4_TRY(fp4_check_view(x, "fp4_fake_quant: x"));
+    FP4_TRY(fp4_check_view(y, "fp4_fake_quant: y"));
     if (y->rows != x->rows || y->cols != x->cols)
         return fp4_fail(FP4_ERR_SHAPE, "fp4_fake_quant: y is [%lld, %lld] but x is [%lld, %lld]", (long long)y->rows,
                         (long long)y->cols, (long long)x->rows, (long long)x->cols);
@@ -157,9 +120,9 @@ float fp4_gemm_tensor_alpha(const fp4_qtensor *a, const fp4_qtensor *b, fp4_alph
 fp4_status fp4_gemm(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor *b, float alpha, const fp4_view *c,
                     float beta, fp4_view *d, fp4_alpha_mode mode) {
     if (!a || !b) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_gemm: operand is NULL");
-    FP4_TRY(check_q(a, "fp4_gemm: A"));
-    FP4_TRY(check_q(b, "fp4_gemm: B"));
-    FP4_TRY(check_view(d, "fp4_gemm: D"));
+    FP4_TRY(fp4_check_qtensor(a, "fp4_gemm: A"));
+    FP4_TRY(fp4_check_qtensor(b, "fp4_gemm: B"));
+    FP4_TRY(fp4_check_view(d, "fp4_gemm: D"));
     if (a->cfg.format != b->cfg.format || fp4_block_cols(a->cfg.block) != fp4_block_cols(b->cfg.block))
         return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_gemm: A is %s and B is %s; both operands need the same format",
                         fp4_format_name(a->cfg.format), fp4_format_name(b->cfg.format));
@@ -172,7 +135,7 @@ fp4_status fp4_gemm(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor *b
     if (mode != FP4_ALPHA_SDEC && mode != FP4_ALPHA_AMAX)
         return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_gemm: invalid alpha mode %d", (int)mode);
     if (beta != 0.0f) {
-        FP4_TRY(check_view(c, "fp4_gemm: C"));
+        FP4_TRY(fp4_check_view(c, "fp4_gemm: C"));
         if (c->rows != d->rows || c->cols != d->cols)
             return fp4_fail(FP4_ERR_SHAPE, "fp4_gemm: C is [%lld, %lld] but D is [%lld, %lld]", (long long)c->rows,
                             (long long)c->cols, (long long)d->rows, (long long)d->cols);
@@ -181,7 +144,7 @@ fp4_status fp4_gemm(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor *b
     SAME_LOC(a->loc, d->loc, "fp4_gemm");
     SAME_LOC(b->loc, d->loc, "fp4_gemm");
     int cuda = 0;
-    FP4_TRY(pick_backend(ctx, d->loc, "fp4_gemm", &cuda));
+    FP4_TRY(fp4_pick_backend(ctx, d->loc, "fp4_gemm", &cuda));
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) return fp4_gemm_cuda(ctx, a, b, alpha, beta != 0.0f ? c : NULL, beta, d, mode);
 #endif
