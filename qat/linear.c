@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp4kit/gemm.h"
 #include "fp4kit/hadamard.h"
 #include "fp4kit/quantize.h"
 #include "linear_impl.h"
@@ -240,7 +241,38 @@ typedef struct operand {
     const float *p;
     int64_t ld;
     const fp4_qtensor *q; /* FP4 operands */
+    const void *h;        /* BF16 K-major rows (device BF16 GEMM path), row stride ld */
 } operand;
+
+/* Device fast paths (docs/recipes.md §Device GEMMs). On a device layer:
+ *   - a GEMM whose two operands are both bf16 runs on cuBLASLt (fp4_gemm_bf16): the operands are
+ *     RNE-rounded to BF16 buffers (the same values the host rounds to), products exact, FP32
+ *     accumulation — it differs from the host only in the summation order;
+ *   - a fake-quant GEMM whose two operands are FP4 of one format runs fp4_gemm_ex with the
+ *     two-pass algorithm: each operand decoded to BF16 as e2m1 x block scale (exact), cuBLASLt BF16
+ *     with FP32 accumulation, the NVFP4 tensor scales s_dec_A * s_dec_B applied as the GEMM alpha
+ *     (never folded into the BF16 values, which would round them). Same products as the host's
+ *     dequantize-to-FP32 + FP32 GEMM up to rounding of the FP32 dequantized values and the order.
+ * fp32 operands (and mixed fp32/bf16 or FP4/high-precision fake GEMMs) keep the FP32 kernel that
+ * follows the host's operation order exactly. */
+static int dev_bf16_gemm(const fp4_linear *l, int g) {
+#ifdef FP4KIT_HAVE_CUDA
+    return l->loc == FP4_DEVICE && l->recipe.op[g][0].prec == FP4_PREC_BF16 && l->recipe.op[g][1].prec == FP4_PREC_BF16;
+#else
+    (void)l; (void)g;
+    return 0;
+#endif
+}
+
+static int dev_fp4_fake_gemm(const fp4_linear *l, int g) {
+#ifdef FP4KIT_HAVE_CUDA
+    return l->loc == FP4_DEVICE && l->mode == FP4_LINEAR_FAKE && is_fp4(l->recipe.op[g][0].prec) &&
+           l->recipe.op[g][0].prec == l->recipe.op[g][1].prec;
+#else
+    (void)l; (void)g;
+    return 0;
+#endif
+}
 
 static fp4_status sr_config(const fp4_linear *l, int g, int i, uint32_t step, fp4_config *cfg) {
     FP4_TRY(fp4_operand_config(&l->recipe.op[g][i], cfg));
@@ -288,12 +320,26 @@ static fp4_status materialize(fp4_context *ctx, fp4_linear *l, int g, int i, con
     if (is_fp4(o->prec)) {
         const fp4_qtensor *q = &l->q[g][i];
         out->q = q;
-        if (l->mode == FP4_LINEAR_TRUE) return FP4_OK;
+        if (l->mode == FP4_LINEAR_TRUE || dev_fp4_fake_gemm(l, g)) return FP4_OK;
         FP4_TRY(buf_reserve(&l->scratch[slot], l->loc, (size_t)q->rows * (size_t)q->cols * sizeof(float)));
         fp4_view y = fp4_view_make(l->scratch[slot].p, FP4_DTYPE_F32, q->rows, q->cols, l->loc);
         FP4_TRY(fp4_dequantize(ctx, q, &y));
         out->p = l->scratch[slot].p;
         out->ld = q->cols;
+        return FP4_OK;
+    }
+    if (dev_bf16_gemm(l, g)) { /* BF16 K-major rows for cuBLASLt */
+        if (!trans && src->dtype == FP4_DTYPE_BF16) {
+            out->h = src->data;
+            out->ld = src->ld;
+            return FP4_OK;
+        }
+        const int64_t rows = trans ? src->cols : src->rows, K = trans ? src->rows : src->cols;
+        FP4_TRY(buf_reserve(&l->scratch[slot], l->loc, (size_t)rows * (size_t)K * 2));
+        FP4_TRY(p_convert(ctx, l->loc, src->rows, src->cols, src->data, src->dtype, src->ld, l->scratch[slot].p,
+                          FP4_DTYPE_BF16, K, trans, 0));
+        out->h = l->scratch[slot].p;
+        out->ld = K;
         return FP4_OK;
     }
     const int rbf = o->prec == FP4_PREC_BF16 && src->dtype != FP4_DTYPE_BF16;
@@ -314,10 +360,20 @@ static fp4_status materialize(fp4_context *ctx, fp4_linear *l, int g, int i, con
 /* D [M, N] = A·Bᵀ (+ bias) (+ D) for the GEMM g, in this mode. */
 static fp4_status run_gemm(fp4_context *ctx, fp4_linear *l, int g, const operand *a, const operand *b, int64_t M,
                            int64_t N, int64_t K, float *D, int64_t ldd, const float *bias, int accumulate) {
-    if (l->mode == FP4_LINEAR_TRUE && a->q && b->q) {
+    if (a->h && b->h) { /* device BF16 x BF16 on cuBLASLt */
+        fp4_view av = {(void *)a->h, FP4_DTYPE_BF16, M, K, a->ld, l->loc}, bv = {(void *)b->h, FP4_DTYPE_BF16, N, K, b->ld, l->loc};
         fp4_view d = {D, FP4_DTYPE_F32, M, N, ldd, l->loc};
-        fp4_status st = fp4_gemm(ctx, a->q, b->q, 1.0f, accumulate ? &d : NULL, accumulate ? 1.0f : 0.0f, &d,
-                                 FP4_ALPHA_SDEC);
+        fp4_status st = fp4_gemm_bf16(ctx, &av, &bv, 1.0f, accumulate ? &d : NULL, accumulate ? 1.0f : 0.0f, &d);
+        if (st != FP4_OK)
+            return fp4_fail_context(st, "fp4_linear (layer %u): %s BF16 GEMM", l->layer_id,
+                                    fp4_gemm_kind_name((fp4_gemm_kind)g));
+        if (bias) FP4_TRY(p_bias_add(ctx, l->loc, M, N, D, ldd, bias));
+        return FP4_OK;
+    }
+    if ((l->mode == FP4_LINEAR_TRUE || dev_fp4_fake_gemm(l, g)) && a->q && b->q) {
+        fp4_view d = {D, FP4_DTYPE_F32, M, N, ldd, l->loc};
+        fp4_status st = fp4_gemm_ex(ctx, a->q, b->q, 1.0f, accumulate ? &d : NULL, accumulate ? 1.0f : 0.0f, &d,
+                                    FP4_ALPHA_SDEC, l->mode == FP4_LINEAR_TRUE ? FP4_GEMM_ALGO_AUTO : FP4_GEMM_ALGO_TWO_PASS);
         if (st != FP4_OK)
             return fp4_fail_context(st, "fp4_linear (layer %u): %s GEMM", l->layer_id, fp4_gemm_kind_name((fp4_gemm_kind)g));
         if (bias) FP4_TRY(p_bias_add(ctx, l->loc, M, N, D, ldd, bias));

@@ -5,7 +5,9 @@
  *                    K-tiles staged in shared memory, one thread per output, k ascending,
  *                    __fmul_rn/__fadd_rn so nothing is contracted into an FMA. A plain FP32 GEMM
  *                    for the fake-quant and plain paths (not tensor cores, not cuBLASLt).
- *   convert_kernel   F32/BF16 -> F32/BF16 with optional transpose and BF16 rounding (grid-stride).
+ *   convert_kernel   F32/BF16 -> F32/BF16 with BF16 rounding (grid-stride); with transpose the
+ *                    32x32 shared-memory tile kernel transpose_convert_kernel (coalesced reads
+ *                    and writes; the same per-element conversion).
  *   colsum_kernel    db[c] += sum_r src[r, c] (one thread per column, r ascending).
  *   bias_add_kernel  y[m, n] += bias[n].
  * All launches are queued on fp4_context_stream(ctx) and checked.
@@ -66,6 +68,30 @@ __global__ void convert_kernel(int64_t R, int64_t C, const void *src, int sbf16,
     }
 }
 
+/* dst[c, r] = conv(src[r, c]) through a 32x33 shared tile; block (32, 8), grid over (C/32, R/32). */
+__global__ void transpose_convert_kernel(int64_t R, int64_t C, const void *src, int sbf16, int64_t lds, void *dst,
+                                         int dbf16, int64_t ldd, int round_bf16) {
+    __shared__ float tile[32][33];
+    const int64_t c0 = (int64_t)blockIdx.x * 32, r0 = (int64_t)blockIdx.y * 32;
+    for (int j = threadIdx.y; j < 32; j += 8) {
+        const int64_t r = r0 + j, c = c0 + threadIdx.x;
+        if (r < R && c < C) {
+            const int64_t i = r * lds + c;
+            tile[j][threadIdx.x] = sbf16 ? fp4_bf16_to_f32(((const uint16_t *)src)[i]) : ((const float *)src)[i];
+        }
+    }
+    __syncthreads();
+    for (int j = threadIdx.y; j < 32; j += 8) {
+        const int64_t c = c0 + j, r = r0 + threadIdx.x; /* output row c, column r */
+        if (r < R && c < C) {
+            const float v = tile[threadIdx.x][j];
+            const int64_t o = c * ldd + r;
+            if (dbf16) ((uint16_t *)dst)[o] = fp4_f32_to_bf16(v);
+            else ((float *)dst)[o] = round_bf16 ? fp4_bf16_to_f32(fp4_f32_to_bf16(v)) : v;
+        }
+    }
+}
+
 __global__ void colsum_kernel(int64_t R, int64_t C, const float *src, int64_t lds, float *db) {
     const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
@@ -97,6 +123,12 @@ extern "C" fp4_status fp4_lin_convert_cuda(fp4_context *ctx, int64_t R, int64_t 
                                            int64_t lds, void *dst, fp4_dtype ddt, int64_t ldd, int transpose,
                                            int round_bf16) {
     cudaStream_t st = (cudaStream_t)fp4_context_stream(ctx);
+    if (transpose && (R + 31) / 32 <= 65535 && (C + 31) / 32 <= INT32_MAX) {
+        dim3 block(32, 8), grid((unsigned)((C + 31) / 32), (unsigned)((R + 31) / 32));
+        transpose_convert_kernel<<<grid, block, 0, st>>>(R, C, src, sdt == FP4_DTYPE_BF16, lds, dst,
+                                                         ddt == FP4_DTYPE_BF16, ldd, round_bf16);
+        return launch_check("transpose_convert_kernel");
+    }
     convert_kernel<<<grid_1d(R * C), 256, 0, st>>>(R, C, src, sdt == FP4_DTYPE_BF16, lds, dst, ddt == FP4_DTYPE_BF16, ldd,
                                            transpose, round_bf16);
     return launch_check("convert_kernel");

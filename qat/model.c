@@ -192,7 +192,12 @@ fp4_status fp4_model_init_linear(fp4_model *m, int idx, int block, int n_blocks,
     fp4_recipe r;
     fp4_linear_mode mode = m->opt.mode;
     if (block < 0) {
-        FP4_TRY(fp4_recipe_preset(m->loc == FP4_DEVICE ? "bf16" : "fp32", &r));
+        /* the head: fp32 on the host, bf16 (cuBLASLt) on a device unless the whole recipe is fp32
+         * (an FP32 baseline stays FP32 everywhere, so it agrees with the host run) */
+        int all_fp32 = 1;
+        for (int g = 0; g < 3; g++)
+            for (int i = 0; i < 2; i++) all_fp32 &= m->opt.recipe.op[g][i].prec == FP4_PREC_FP32;
+        FP4_TRY(fp4_recipe_preset(m->loc == FP4_DEVICE && !all_fp32 ? "bf16" : "fp32", &r));
         mode = FP4_LINEAR_PLAIN;
     } else {
         FP4_TRY(fp4_policy_recipe_for_block(&m->opt.policy, &m->opt.recipe, block, n_blocks, &r));
