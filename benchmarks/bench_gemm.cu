@@ -14,7 +14,9 @@
  * working set exceeds the 50 MB L2 for the memory-bound (small M) cases.
  * Reported: µs per call, TFLOP/s (2MNK), weight GB/s (packed codes + scales, or BF16/FP8 bytes),
  * speedup vs lt_bf16 and vs lt_fp8 (time ratio), RESULT lines, then a short table.
- * Build: cmake --build build --target bench_gemm ; run: ./build/benchmarks/bench_gemm [quick]
+ * Build: cmake --build build --target bench_gemm ; run: ./build/benchmarks/bench_gemm [quick | small]
+ *   (quick: no M = 8192; small: only M <= 16, for A/B of the small-M kernels via env
+ *   FP4KIT_GEMM_SMALL_V1=1 / FP4KIT_GEMM_SMALL_DBG, see kernels/gemm_w4a16.cu)
  */
 #include <cublasLt.h>
 #include <math.h>
@@ -452,7 +454,8 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
 }
 
 int main(int argc, char **argv) {
-    const int quick = argc > 1 && !strcmp(argv[1], "quick");
+    const int quick = argc > 1 && (!strcmp(argv[1], "quick") || !strcmp(argv[1], "small"));
+    const int small = argc > 1 && !strcmp(argv[1], "small"); /* M <= 16 only (A/B of the small-M kernels) */
     CK(fp4_context_create_cuda(0, NULL, &ctx));
     stream = (cudaStream_t)fp4_context_stream(ctx);
     bench_print_device();
@@ -467,6 +470,7 @@ int main(int argc, char **argv) {
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 5; b++) {
             if (quick && Ms[b] == 8192) continue;
+            if (small && Ms[b] > 16) continue;
             bench_shape(Ms[b], NKs[a], &rows[nr++]);
         }
     printf("\n%-6s %-5s", "N=K", "M");

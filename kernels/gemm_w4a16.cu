@@ -25,6 +25,7 @@
  *   loads (correct, slower). A BF16 rows use 8-byte loads when 8-byte aligned with ld % 4 == 0.
  */
 #include <algorithm>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gemm_common.cuh"
@@ -475,6 +476,317 @@ __global__ void __launch_bounds__(SM_THREADS, 2) small_kernel1(gemm_operand a, g
     cluster.sync(); /* keep this CTA's shared memory alive until every reader is done */
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* small_kernel2<MT8, NV> — the decode-lean small-M kernel (M <= 16, BF16 A).                  */
+/*
+ * Why: small_kernel1 is instruction-bound (run 3 SASS: ~485 instructions per warp per 128-K
+ * chunk) and loads a round, then computes it, so its memory and compute phases do not overlap.
+ * Here, per lane per 128-K chunk (64 weights): 2 LDG.128 + 2 scale loads, ~88 integer ops of
+ * decode, 32 HMUL2, 4 scale-table LDS, 4·MT8 LDS.128 of A, 8·MT8 HMMA.
+ *   - The weights are the mma's A operand (m16 = the warp's 16 weight rows, k16), the
+ *     activations its B operand (n8 = 8 rows of A): one HMMA covers 256 weights, so M <= 8
+ *     (MT8 = 1) issues half the HMMAs of small_kernel1; M <= 16 uses MT8 = 2 n8 tiles.
+ *   - Lane (g, t) holds rows r0 = 16w + g and r1 = r0 + 8, codes K 32t .. 32t+31 of each chunk
+ *     (one LDG.128 per row). Word j of those 16 bytes = K 32t+8j .. +7; its codes are paired
+ *     (i, i+4), i = 0..3: pair i = (w << 4(3-i)) gives both nibbles at bits 12..15 / 28..31,
+ *     so bf16x2 pair = (y & 0x80008000) | ((y >> 6) & 0x01C001C0) = e2m1 · 2^-126 (the same
+ *     biased encoding as e2m1x8_biased): 11 ops per 8 codes instead of 13.
+ *   - One multiply per pair: NVFP4 multiplies by a table value s·2^118 (exact in BF16 for every
+ *     E4M3 s, incl. subnormals; NaN stays NaN), so the operand is e2m1·s·2^-8 (exact: 6
+ *     significant bits, >= 2^-18) and the epilogue multiplies acc by 2^8 (exact in FP32) before
+ *     alpha·(alpha_t·acc). MXFP4 keeps two multiplies (·2^126, ·s): E8M0 spans too wide a range
+ *     for one fixed bias. The 256-entry table (bf16x2 (v, v) per scale byte) sits in shared
+ *     memory: no branches.
+ *   - mma k-slots: step e (0, 1) of word j uses pairs 2e (slots 2t, 2t+1) and 2e+1 (slots 2t+8,
+ *     2t+9); the A (activation) rows are staged in shared memory pre-permuted per 8-K group to
+ *     [0,4,1,5,2,6,3,7], so one LDS.128 gives both steps' B fragments of word j. 16-byte unit
+ *     u (K 8u..8u+7 of the slice) is stored at u ^ ((u >> 3) & 1), row stride ≡ 32 (mod 128):
+ *     each quarter-warp's 16-byte loads hit 8 distinct bank groups.
+ *   - Weights and scale bytes stream through registers S2_D chunks ahead (no shared memory,
+ *     no barrier in the loop): each warp runs its own pipeline.
+ *   - The whole K slice of A is staged once (<= 64 KB; the launcher picks S so that it fits,
+ *     else falls back to small_kernel1); split-K is reduced across the cluster exactly as in
+ *     small_kernel1 (slice order, DSMEM, no workspace).
+ * Conditions: M <= 16, K % 128 == 0, BF16 A with 16-byte aligned data and ld % 8 == 0, packed
+ * weights 16-byte aligned, scales 4-byte aligned (gemm_small_ok).
+ */
+#define S2_D 4            /* chunks in flight per lane */
+#define S2_LUT_BYTES 1024 /* 256 x bf16x2 */
+
+template <int VAR>
+__device__ __forceinline__ uint4 s2_ldg16(const void *p) {
+    uint4 r;
+    if (VAR == 2)
+        asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+            : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+            : "l"(p));
+    else
+        asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+            : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+            : "l"(p));
+    return r;
+}
+
+__device__ __forceinline__ uint4 s2_lds16(uint32_t addr) {
+    uint4 r;
+    asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "r"(addr));
+    return r;
+}
+
+/* 8 codes (element i in nibble i) -> 4 bf16x2 pairs p[i] = (code i, code i+4) · 2^-126. */
+__device__ __forceinline__ void e2m1x8_pairs_i4(uint32_t w, uint32_t p[4]) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const uint32_t y = w << (4 * (3 - i));
+        p[i] = (y & 0x80008000u) | ((y >> 6) & 0x01C001C0u);
+    }
+}
+
+/* VAR (benchmark diagnostics, env FP4KIT_GEMM_SMALL_DBG): 0 normal; 1 compute only (every chunk
+ * re-reads chunk 0: wrong result, no DRAM stream); 2 no L2::256B prefetch hint. */
+template <int MT8, bool NV, int VAR>
+__global__ void __launch_bounds__(SM_THREADS, 2) small_kernel2(gemm_operand a, gemm_operand b, int64_t K, int cpc,
+                                                               fp4_epilogue epi) {
+    extern __shared__ __align__(16) uint8_t s2_smem[];
+    const uint32_t *lut = (const uint32_t *)s2_smem;
+    uint8_t *sA = s2_smem + S2_LUT_BYTES;
+    const int64_t M = a.rows, N = b.rows;
+    const int64_t kchunks = K / SK_KCHUNK;
+    const int64_t c_begin = (int64_t)blockIdx.y * cpc;
+    const int nc = (int)min((int64_t)cpc, kchunks - c_begin);
+    const int64_t n0 = (int64_t)blockIdx.x * SK_NTILE;
+    const int RS = cpc * 256 + 32; /* bytes per staged A row: ≡ 32 (mod 128) */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    constexpr int BW = NV ? 16 : 32;
+    constexpr int WST = VAR == 1 ? 0 : 64, SST = VAR == 1 ? 0 : SK_KCHUNK / BW; /* per chunk */
+
+    /* weight rows of this lane (clamped: rows >= N compute garbage that is never stored) */
+    const int64_t r0 = min(n0 + 16 * warp + g, N - 1), r1 = min(n0 + 16 * warp + 8 + g, N - 1);
+    const uint8_t *pw0 = (const uint8_t *)b.data + r0 * (K / 2) + c_begin * 64 + 16 * t;
+    const uint8_t *pw1 = (const uint8_t *)b.data + r1 * (K / 2) + c_begin * 64 + 16 * t;
+    const uint8_t *ps0 = b.scales + r0 * (K / BW) + c_begin * (SK_KCHUNK / BW) + (NV ? 2 * t : t);
+    const uint8_t *ps1 = b.scales + r1 * (K / BW) + c_begin * (SK_KCHUNK / BW) + (NV ? 2 * t : t);
+
+    uint4 wq0[S2_D], wq1[S2_D];
+    uint32_t sq0[S2_D], sq1[S2_D];
+#pragma unroll
+    for (int d = 0; d < S2_D; d++) {
+        wq0[d] = wq1[d] = make_uint4(0u, 0u, 0u, 0u);
+        sq0[d] = sq1[d] = 0u;
+        if (d < nc) {
+            wq0[d] = s2_ldg16<VAR>(pw0 + WST * d);
+            wq1[d] = s2_ldg16<VAR>(pw1 + WST * d);
+            if (NV) {
+                sq0[d] = __ldg((const unsigned short *)(ps0 + SST * d));
+                sq1[d] = __ldg((const unsigned short *)(ps1 + SST * d));
+            } else {
+                sq0[d] = __ldg(ps0 + SST * d);
+                sq1[d] = __ldg(ps1 + SST * d);
+            }
+        }
+    }
+
+    /* scale table: NVFP4 s·2^118 (exact, see above), MXFP4 s */
+    {
+        const float f = NV ? fp4_e4m3_decode((uint8_t)threadIdx.x) * 0x1p118f : fp4_e8m0_decode((uint8_t)threadIdx.x);
+        const uint32_t h = fp4_f32_to_bf16(f);
+        ((uint32_t *)s2_smem)[threadIdx.x] = h | (h << 16);
+    }
+    /* A slice [8 MT8 rows][nc*128 K], zero rows past M, permuted + swizzled (see above). Loads
+     * in batches of 4 per thread before the stores (run 1 issued one load per store: 16
+     * serialized L2 latencies per thread at M = 16; a cp.async + in-place permute pass measured
+     * 0.7-1.1 µs slower, run 4). */
+    {
+        const int upr = nc * 16; /* 16-byte units per row */
+        const int total = 8 * MT8 * upr;
+        const int64_t kb = c_begin * SK_KCHUNK;
+        for (int i0 = threadIdx.x; i0 < total; i0 += 4 * SM_THREADS) {
+            uint4 v[4];
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int i = i0 + q * SM_THREADS, r = i / upr, u = i - r * upr;
+                v[q] = make_uint4(0u, 0u, 0u, 0u);
+                if (i < total && r < M) v[q] = __ldg((const uint4 *)((const uint16_t *)a.data + r * a.ld + kb + 8 * u));
+            }
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int i = i0 + q * SM_THREADS, r = i / upr, u = i - r * upr;
+                if (i >= total) break;
+                uint4 o;
+                o.x = __byte_perm(v[q].x, v[q].z, 0x5410);
+                o.y = __byte_perm(v[q].x, v[q].z, 0x7632);
+                o.z = __byte_perm(v[q].y, v[q].w, 0x5410);
+                o.w = __byte_perm(v[q].y, v[q].w, 0x7632);
+                *(uint4 *)(sA + r * RS + 16 * (u ^ ((u >> 3) & 1))) = o;
+            }
+        }
+    }
+    __syncthreads();
+
+    float acc[MT8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT8; mt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) acc[mt][i] = 0.0f;
+
+    const uint32_t a_base = (uint32_t)__cvta_generic_to_shared(sA) + g * RS + 64 * t;
+    const int th = t >> 1;
+    const uint32_t aE = a_base + 16 * th, aO = a_base - 16 * th; /* word j at +16j: u ^ th */
+
+    for (int cb = 0; cb < nc; cb += S2_D) {
+#pragma unroll
+        for (int d = 0; d < S2_D; d++) {
+            const int c = cb + d;
+            if (c >= nc) break;
+            const uint4 q0 = wq0[d], q1 = wq1[d];
+            const uint32_t s0 = sq0[d], s1 = sq1[d];
+            if (c + S2_D < nc) {
+                wq0[d] = s2_ldg16<VAR>(pw0 + WST * (c + S2_D));
+                wq1[d] = s2_ldg16<VAR>(pw1 + WST * (c + S2_D));
+                if (NV) {
+                    sq0[d] = __ldg((const unsigned short *)(ps0 + SST * (c + S2_D)));
+                    sq1[d] = __ldg((const unsigned short *)(ps1 + SST * (c + S2_D)));
+                } else {
+                    sq0[d] = __ldg(ps0 + SST * (c + S2_D));
+                    sq1[d] = __ldg(ps1 + SST * (c + S2_D));
+                }
+            }
+            uint32_t sc0[2], sc1[2]; /* [K half of the lane's 32] */
+            sc0[0] = lut[s0 & 0xffu];
+            sc1[0] = lut[s1 & 0xffu];
+            sc0[1] = NV ? lut[s0 >> 8] : sc0[0];
+            sc1[1] = NV ? lut[s1 >> 8] : sc1[0];
+            const uint32_t w0[4] = {q0.x, q0.y, q0.z, q0.w}, w1[4] = {q1.x, q1.y, q1.z, q1.w};
+            const uint32_t coff = (uint32_t)c * 256u;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                uint32_t p0[4], p1[4];
+                e2m1x8_pairs_i4(w0[j], p0);
+                e2m1x8_pairs_i4(w1[j], p1);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    if (NV) {
+                        p0[i] = bf16x2_mul(p0[i], sc0[j >> 1]);
+                        p1[i] = bf16x2_mul(p1[i], sc1[j >> 1]);
+                    } else {
+                        p0[i] = bf16x2_scale(p0[i], sc0[j >> 1]);
+                        p1[i] = bf16x2_scale(p1[i], sc1[j >> 1]);
+                    }
+                }
+                const uint32_t af0[4] = {p0[0], p1[0], p0[1], p1[1]};
+                const uint32_t af1[4] = {p0[2], p1[2], p0[3], p1[3]};
+#pragma unroll
+                for (int mt = 0; mt < MT8; mt++) {
+                    const uint4 x = s2_lds16((j & 1 ? aO : aE) + coff + 16 * j + mt * 8 * RS);
+                    mma_bf16_16816(acc[mt], af0, x.x, x.y);
+                    mma_bf16_16816(acc[mt], af1, x.z, x.w);
+                }
+            }
+        }
+    }
+
+    /* acc[mt][i]: weight row (output column) n0 + 16w + g + 8(i >> 1), A row 8mt + 2t + (i & 1) */
+    const float at = epi_alpha_t(epi);
+    const float fold = NV ? 256.0f : 1.0f; /* undo the 2^-8 of the NVFP4 operand (exact) */
+    if (gridDim.y == 1) {
+#pragma unroll
+        for (int mt = 0; mt < MT8; mt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int64_t m = 8 * mt + 2 * t + (i & 1);
+                const int64_t n = n0 + 16 * warp + g + 8 * (i >> 1);
+                if (m < M && n < N) epi_store(epi, at, m, n, __fmul_rn(acc[mt][i], fold));
+            }
+        return;
+    }
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    __syncthreads(); /* every warp is done with the table and sA */
+    float *red = (float *)s2_smem; /* [8 MT8][SM_RED_LD] */
+#pragma unroll
+    for (int mt = 0; mt < MT8; mt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            red[(8 * mt + 2 * t + (i & 1)) * SM_RED_LD + 16 * warp + g + 8 * (i >> 1)] = acc[mt][i];
+    cluster.sync();
+    const int S = (int)gridDim.y, rank = (int)blockIdx.y;
+    const int E4 = 8 * MT8 * (SK_NTILE / 4);
+    const int j0 = rank * E4 / S, j1 = (rank + 1) * E4 / S;
+    for (int j = j0 + (int)threadIdx.x; j < j1; j += SM_THREADS) {
+        const int r = j / (SK_NTILE / 4), c4 = 4 * (j % (SK_NTILE / 4));
+        float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        for (int s = 0; s < S; s++) {
+            const float4 p = *(const float4 *)(cluster.map_shared_rank(red, s) + r * SM_RED_LD + c4);
+            sum.x = __fadd_rn(sum.x, p.x), sum.y = __fadd_rn(sum.y, p.y);
+            sum.z = __fadd_rn(sum.z, p.z), sum.w = __fadd_rn(sum.w, p.w);
+        }
+        const float v[4] = {sum.x, sum.y, sum.z, sum.w};
+        if (r < M)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                if (n0 + c4 + e < N) epi_store(epi, at, r, n0 + c4 + e, __fmul_rn(v[e], fold));
+    }
+    cluster.sync(); /* keep this CTA's shared memory alive until every reader is done */
+}
+
+template <int MT8, bool NV, int VAR>
+static fp4_status small2_run(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int S,
+                             int cpc, const fp4_epilogue &epi) {
+    const size_t body = S2_LUT_BYTES + (size_t)8 * MT8 * (cpc * 256 + 32);
+    const size_t red = (size_t)8 * MT8 * SM_RED_LD * 4;
+    const size_t smem = body > red ? body : red;
+    auto kern = small_kernel2<MT8, NV, VAR>;
+    static int attr_done[64];
+    FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = dim3(fp4_cdiv(b.rows, SK_NTILE), (unsigned)S, 1);
+    cfg.blockDim = dim3(SM_THREADS);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = (cudaStream_t)fp4_context_stream(ctx);
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 1;
+    attr[0].val.clusterDim.y = (unsigned)S;
+    attr[0].val.clusterDim.z = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = S > 1 ? 1 : 0;
+    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, cpc, epi));
+    FP4_LAUNCH_CHECK("small_kernel2");
+    return FP4_OK;
+}
+
+/* small_kernel2 when its conditions hold (returns false: use small_kernel1). Env
+ * FP4KIT_GEMM_SMALL_V1=1 forces small_kernel1 (A/B benchmarking). */
+static bool small2_try(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
+                       const fp4_epilogue &epi, fp4_status *st) {
+    static int force_v1 = -1, dbg = 0;
+    if (force_v1 < 0) {
+        const char *e = getenv("FP4KIT_GEMM_SMALL_V1"), *d = getenv("FP4KIT_GEMM_SMALL_DBG");
+        force_v1 = e && e[0] == '1';
+        dbg = d ? atoi(d) : 0;
+    }
+    if (force_v1 || a.fp4 || a.rows > 16 || ((uintptr_t)a.data % 16) || (a.ld % 8)) return false;
+    const int MT8 = a.rows <= 8 ? 1 : 2;
+    const int64_t kr_max = MT8 == 1 ? 4096 : 2048; /* staged A slice <= 64 KB: two CTAs per SM */
+    const int64_t kchunks = K / SK_KCHUNK, ntiles = fp4_cdiv(b.rows, SK_NTILE);
+    int64_t S = (2LL * gemm_sm_count()) / ntiles;
+    S = std::max<int64_t>(1, std::min<int64_t>(S, std::min<int64_t>(8, kchunks)));
+    int64_t cpc = (kchunks + S - 1) / S;
+    if (cpc * SK_KCHUNK > kr_max) cpc = kr_max / SK_KCHUNK;
+    S = (kchunks + cpc - 1) / cpc;
+    if (S > 8) return false;
+    if (b.nv && dbg == 1) *st = MT8 == 1 ? small2_run<1, true, 1>(ctx, a, b, K, (int)S, (int)cpc, epi)
+                                         : small2_run<2, true, 1>(ctx, a, b, K, (int)S, (int)cpc, epi);
+    else if (b.nv && dbg == 2) *st = MT8 == 1 ? small2_run<1, true, 2>(ctx, a, b, K, (int)S, (int)cpc, epi)
+                                              : small2_run<2, true, 2>(ctx, a, b, K, (int)S, (int)cpc, epi);
+    else if (MT8 == 1) *st = b.nv ? small2_run<1, true, 0>(ctx, a, b, K, (int)S, (int)cpc, epi)
+                                  : small2_run<1, false, 0>(ctx, a, b, K, (int)S, (int)cpc, epi);
+    else *st = b.nv ? small2_run<2, true, 0>(ctx, a, b, K, (int)S, (int)cpc, epi)
+                    : small2_run<2, false, 0>(ctx, a, b, K, (int)S, (int)cpc, epi);
+    return true;
+}
+
 bool gemm_small_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
     if (K % SK_KCHUNK || a.rows > 128) return false;
     if ((uintptr_t)b.data % 16 || (uintptr_t)b.scales % 4) return false;
@@ -511,6 +823,8 @@ static fp4_status small_run(fp4_context *ctx, const gemm_operand &a, const gemm_
 
 fp4_status gemm_small_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
                              const fp4_epilogue &epi) {
+    fp4_status st2 = FP4_OK;
+    if (small2_try(ctx, a, b, K, epi, &st2)) return st2;
     const int64_t M = a.rows, N = b.rows;
     const int MT = M <= 16 ? 1 : 4;
     const int nch_max = MT == 1 ? 8 : 4; /* ~105 KB of shared memory: two CTAs per SM */
