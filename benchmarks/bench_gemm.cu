@@ -16,7 +16,7 @@
  * speedup vs lt_bf16 and vs lt_fp8 (time ratio), RESULT lines, then a short table.
  * Build: cmake --build build --target bench_gemm ; run: ./build/benchmarks/bench_gemm [quick | small]
  *   (quick: no M = 8192; small: only M <= 16, for A/B of the small-M kernels via env
- *   FP4KIT_GEMM_SMALL_V1=1 / FP4KIT_GEMM_SMALL_DBG, see kernels/gemm_w4a16.cu)
+ *   FP4KIT_GEMM_SMALL_V1=1, see kernels/gemm_w4a16.cu)
  */
 #include <cublasLt.h>
 #include <math.h>

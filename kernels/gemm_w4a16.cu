@@ -542,8 +542,9 @@ __device__ __forceinline__ void e2m1x8_pairs_i4(uint32_t w, uint32_t p[4]) {
     }
 }
 
-/* VAR (benchmark diagnostics, env FP4KIT_GEMM_SMALL_DBG): 0 normal; 1 compute only (every chunk
- * re-reads chunk 0: wrong result, no DRAM stream); 2 no L2::256B prefetch hint. */
+/* VAR: 0 is the kernel. 1 (compute only: every chunk re-reads chunk 0, a WRONG result with no DRAM
+ * stream) and 2 (no L2::256B prefetch hint) are diagnostic variants used while tuning
+ * (benchmarks/notes/gemm.md run 4); the library never instantiates them. */
 template <int MT8, bool NV, int VAR>
 __global__ void __launch_bounds__(SM_THREADS, 2) small_kernel2(gemm_operand a, gemm_operand b, int64_t K, int cpc,
                                                                fp4_epilogue epi) {
@@ -760,11 +761,10 @@ static fp4_status small2_run(fp4_context *ctx, const gemm_operand &a, const gemm
  * FP4KIT_GEMM_SMALL_V1=1 forces small_kernel1 (A/B benchmarking). */
 static bool small2_try(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
                        const fp4_epilogue &epi, fp4_status *st) {
-    static int force_v1 = -1, dbg = 0;
+    static int force_v1 = -1;
     if (force_v1 < 0) {
-        const char *e = getenv("FP4KIT_GEMM_SMALL_V1"), *d = getenv("FP4KIT_GEMM_SMALL_DBG");
+        const char *e = getenv("FP4KIT_GEMM_SMALL_V1");
         force_v1 = e && e[0] == '1';
-        dbg = d ? atoi(d) : 0;
     }
     if (force_v1 || a.fp4 || a.rows > 16 || ((uintptr_t)a.data % 16) || (a.ld % 8)) return false;
     const int MT8 = a.rows <= 8 ? 1 : 2;
@@ -776,11 +776,7 @@ static bool small2_try(fp4_context *ctx, const gemm_operand &a, const gemm_opera
     if (cpc * SK_KCHUNK > kr_max) cpc = kr_max / SK_KCHUNK;
     S = (kchunks + cpc - 1) / cpc;
     if (S > 8) return false;
-    if (b.nv && dbg == 1) *st = MT8 == 1 ? small2_run<1, true, 1>(ctx, a, b, K, (int)S, (int)cpc, epi)
-                                         : small2_run<2, true, 1>(ctx, a, b, K, (int)S, (int)cpc, epi);
-    else if (b.nv && dbg == 2) *st = MT8 == 1 ? small2_run<1, true, 2>(ctx, a, b, K, (int)S, (int)cpc, epi)
-                                              : small2_run<2, true, 2>(ctx, a, b, K, (int)S, (int)cpc, epi);
-    else if (MT8 == 1) *st = b.nv ? small2_run<1, true, 0>(ctx, a, b, K, (int)S, (int)cpc, epi)
+    if (MT8 == 1) *st = b.nv ? small2_run<1, true, 0>(ctx, a, b, K, (int)S, (int)cpc, epi)
                                   : small2_run<1, false, 0>(ctx, a, b, K, (int)S, (int)cpc, epi);
     else *st = b.nv ? small2_run<2, true, 0>(ctx, a, b, K, (int)S, (int)cpc, epi)
                     : small2_run<2, false, 0>(ctx, a, b, K, (int)S, (int)cpc, epi);
