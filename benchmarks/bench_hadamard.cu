@@ -33,18 +33,40 @@ typedef struct {
     fp4_rounding rnd;
     int api;
     int passes;  /* reads of the input counted in the bytes */
+    int variant; /* fused kernels: 0 current, 1 previous (A/B) */
+    int pmask;   /* fused kernels: 3 both passes; 1 pass 1 only (bytes B); 2 pass 2 only (bytes B + O) */
 } hmode;
 
+/* rht_quantize.cu's benchmark hook (variant, passes). */
+extern "C" void fp4_rht_quantize_bench_tuning(int variant, int passes);
+
 static const hmode modes[] = {
-    {"rht16_nvfp4_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2},
-    {"rht16_nvfp4_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2},
-    {"rht16_nvfp4_rne_api", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 1, 2},
-    {"rht32_mxfp4_rne", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_RNE, 0, 1},
-    {"fwht16", 0, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1},
-    {"fwht128", 0, 128, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1},
-    {"fwht4096", 0, 4096, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1},
+    {"rht16_nvfp4_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 0, 3},
+    {"rht16_nvfp4_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2, 0, 3},
+    {"rht16_nvfp4_rne_api", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 1, 2, 0, 3},
+    {"rht32_mxfp4_rne", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_RNE, 0, 1, 0, 3},
+    {"fwht16", 0, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 3},
+    {"fwht128", 0, 128, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 3},
+    {"fwht4096", 0, 4096, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 3},
+    /* diagnostics: the two NVFP4 passes alone, and the previous kernels */
+    {"rht16_pass1_amax", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 1},
+    {"rht16_pass2_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 2},
+    {"rht16_pass2_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 0, 2},
+    {"rht16_nvfp4_rne_prev", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 1, 3},
+    {"rht16_nvfp4_sr_prev", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2, 1, 3},
+    {"rht32_mxfp4_rne_prev", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_RNE, 0, 1, 1, 3},
 };
 #define NMODES ((int)(sizeof modes / sizeof modes[0]))
+
+/* BENCH_HADAMARD_MODES=name1,name2 runs only those modes (profiling); default: all. */
+static int mode_selected(const hmode *m) {
+    const char *sel = getenv("BENCH_HADAMARD_MODES");
+    if (!sel || !*sel) return 1;
+    const size_t n = strlen(m->name);
+    for (const char *p = sel; (p = strstr(p, m->name)) != NULL; p += n)
+        if ((p == sel || p[-1] == ',') && (p[n] == ',' || p[n] == 0)) return 1;
+    return 0;
+}
 
 static fp4_config mode_cfg(const hmode *m) {
     fp4_config c = m->fmt == FP4_FORMAT_NVFP4 ? fp4_config_nvfp4() : fp4_config_mxfp4();
@@ -58,6 +80,7 @@ static int run_mode(fp4_context *ctx, const hmode *m, const fp4_view *x, fp4_qte
     fp4_status st;
     if (m->fused) {
         const fp4_config cfg = mode_cfg(m);
+        fp4_rht_quantize_bench_tuning(m->variant, m->pmask);
         st = m->api ? fp4_rht_quantize_columnwise(ctx, x, &cfg, m->d, 0, q)
                     : fp4_rht_quantize_columnwise_cuda(ctx, x, &cfg, m->d, 0, q, 0);
     } else {
@@ -86,6 +109,7 @@ static int validate(fp4_context *ctx, const hmode *m) {
     fp4_view vh = {hx, FP4_DTYPE_BF16, R, C, ld, FP4_HOST}, vd = {dx, FP4_DTYPE_BF16, R, C, ld, FP4_DEVICE};
     if (ok && m->fused) {
         const fp4_config cfg = mode_cfg(m);
+        fp4_rht_quantize_bench_tuning(m->variant, 3);
         fp4_qtensor a, b;
         ok = fp4_qtensor_alloc(&a, C, R, &cfg, FP4_HOST) == FP4_OK && fp4_qtensor_alloc(&b, C, R, &cfg, FP4_DEVICE) == FP4_OK &&
              fp4_rht_quantize_columnwise(NULL, &vh, &cfg, m->d, 0, &a) == FP4_OK &&
@@ -127,7 +151,7 @@ int main(void) {
     }
     cudaStream_t s = (cudaStream_t)fp4_context_stream(ctx);
     int valid[NMODES];
-    for (int i = 0; i < NMODES; i++) valid[i] = validate(ctx, &modes[i]);
+    for (int i = 0; i < NMODES; i++) valid[i] = mode_selected(&modes[i]) ? validate(ctx, &modes[i]) : 0;
     const double copy = bench_copy_gbps(s);
     printf("copy bandwidth (read + write): %.0f GB/s\n", copy);
     BENCH_RESULT("hadamard|copy|GBps=%.1f", copy);
@@ -151,6 +175,7 @@ int main(void) {
     for (int mi = 0; mi < NMODES; mi++) {
         const hmode *m = &modes[mi];
         gbps[mi] = ms_[mi] = -1;
+        if (!mode_selected(m)) continue;
         const int qi = m->fmt == FP4_FORMAT_MXFP4;
         int err = 0;
         const float ms = bench_time_ms(s, 5, 25, [&](int it) {
@@ -164,7 +189,9 @@ int main(void) {
             continue;
         }
         double bytes;
-        if (m->fused) bytes = (double)m->passes * B + fp4_qtensor_data_bytes(&q[0][qi]) + fp4_qtensor_scale_bytes(&q[0][qi]);
+        if (m->fused)
+            bytes = (double)m->passes * B +
+                    (m->pmask & 2 ? (double)fp4_qtensor_data_bytes(&q[0][qi]) + fp4_qtensor_scale_bytes(&q[0][qi]) : 0.0);
         else bytes = 2.0 * B;
         ms_[mi] = ms;
         gbps[mi] = bytes / (ms * 1e-3) / 1e9;
@@ -177,6 +204,7 @@ int main(void) {
     for (int mi = 0; mi < NMODES; mi++)
         printf("%-22s %10.4f %10.1f %7.1f%% %6s\n", modes[mi].name, ms_[mi], gbps[mi], 100.0 * gbps[mi] / copy,
                valid[mi] ? "PASS" : "FAIL");
+    fp4_rht_quantize_bench_tuning(0, 3);
     for (int i = 0; i < NSETS; i++) {
         cudaFree(x[i]);
         cudaFree(y[i]);

@@ -15,8 +15,8 @@
  *   hadamard_rows_small_kernel<L>  d <= 256: d/8 threads per chunk, 8 consecutive elements per
  *       thread (one 16-byte load for BF16, two for F32); strides 1, 2, 4 in registers, strides
  *       8 .. d/2 by warp shuffles among the chunk's lanes. 256 threads = 2048/d chunks per CTA.
- *   hadamard_rows_large_kernel<L>  d >= 512: one chunk per CTA iteration, T = min(d/8, 512)
- *       threads, d/(8T) groups of 8 per thread; strides 1..128 in registers + shuffles as above,
+ *   hadamard_rows_large_kernel<L>  d >= 512: one chunk per CTA iteration, T = clamp(d/32, 32, 512)
+ *       threads, G = d/(8T) groups of 8 per thread (2 .. 8, all loaded before the first use); strides 1..128 in registers + shuffles as above,
  *       then the chunk goes to shared memory (d floats, up to 128 KB) and strides 256 .. d/2 run in
  *       passes of up to 3 stages (8 values per work item in registers, a barrier between passes).
  *   hadamard_cols_kernel<L>  along columns, d <= 128: a tile of d rows x 32 columns in shared
@@ -182,10 +182,20 @@ __global__ void __launch_bounds__(256) hadamard_rows_small_kernel(had_io io, int
     }
 }
 
+/* Threads per chunk for d >= 512: d/32 clamped to [32, 512], so every thread holds G = d/(8T) >= 2
+ * (4 from d = 1024 on) groups of 8 and issues G independent 16-byte loads before the first use:
+ * more bytes in flight per SM than one load per thread (the copy-rate limit at d = 4096). */
+template <int L>
+struct large_shape {
+    static constexpr int D = 1 << L;
+    static constexpr int T = D / 32 < 32 ? 32 : (D / 32 > 512 ? 512 : D / 32);
+    static constexpr int G = D / (8 * T);
+};
+
 template <int L>
 __global__ void __launch_bounds__(512) hadamard_rows_large_kernel(had_io io, int64_t rows, int64_t cpr,
                                                                   const uint32_t *sw, float scale, int inverse) {
-    constexpr int D = 1 << L, T = (D / 8) < 512 ? (D / 8) : 512, G = D / (8 * T);
+    constexpr int D = 1 << L, T = large_shape<L>::T, G = large_shape<L>::G;
     extern __shared__ float4 sm4[];
     float *sm = (float *)sm4;
     const int t = threadIdx.x, lane = t & 31;
@@ -263,7 +273,7 @@ fp4_status launch_rows(const had_io &io, int64_t rows, int64_t cpr, const uint32
         hadamard_rows_small_kernel<L><<<grid_of((nchunks + CPC - 1) / CPC), 256, 0, s>>>(io, rows, cpr, sw, scale, inverse);
         FP4_LAUNCH_CHECK("hadamard_rows_small_kernel");
     } else {
-        constexpr int T = (D / 8) < 512 ? (D / 8) : 512;
+        constexpr int T = large_shape<L>::T;
         const size_t smem = sizeof(float) * (size_t)D;
         if (smem > 48 * 1024)
             FP4_CUDA_TRY(cudaFuncSetAttribute(hadamard_rows_large_kernel<L>, cudaFuncAttributeMaxDynamicSharedMemorySize,

@@ -5,30 +5,45 @@
  *
  * Shapes: x device view [M tokens, K] (BF16 or F32, row stride ld), M % d == 0; out [K, M] with
  * data [K, M/2] and scales [K, M/d]. One RHT chunk (d consecutive tokens of one column) is exactly
- * one quantization block of one output row, so a thread that holds a chunk can quantize it alone.
+ * one quantization block of one output row, so a thread that holds a chunk quantizes it alone.
  *
- * Tiling (both kernels): a CTA of 256 threads takes a tile of 256 tokens x TK columns. Thread
- * (c, g) = (t / D, t % D) holds chunk c (d tokens) of CW consecutive columns: d = 16: CW = 8 (BF16)
- * or 4 (F32), 16-byte row loads, 256 raw bytes per thread, TK = 128 / 64; d = 32: CW = 2 (BF16) or
- * 1 (F32), 4-byte row loads, 128 raw bytes per thread (keeps it under 128 registers), TK = 64 / 32.
- * Either way a warp reads 256 (d = 16) or 128 (d = 32) contiguous bytes of a row per load.
- * Per chunk the sign flips are XORed into the raw words (a chunk row is one token, one sign);
- * per column: butterflies 1..d/2, * fp32(1/sqrt d), RNE to BF16 — the operations of
- * fp4h_rht_chunk_bf16 (the reference). Block scales and codes use the shared formats_inline.h
- * helpers; the only device-specific rewrite is the NaN-ignoring max as fmaxf(m, |v|) (equal to
- * fp4_amax_step since m starts at +0 and is never NaN). SR is a template parameter.
+ * Work split (both passes): a warp item is TM tokens x 64 columns; lane l holds columns 2l, 2l+1
+ * of NCH chunks (TM = NCH * d tokens): BF16 d = 16: NCH = 4 (64 tokens, 64 row loads of 4 bytes);
+ * F32 d = 16: NCH = 2; d = 32: NCH = 1. Each row load of a warp covers 128 (BF16) or 256 (F32)
+ * contiguous bytes; a thread issues all of its item's loads before the first use (64 words in
+ * flight). Per column the thread writes NCH*d/2 contiguous code bytes (32 for BF16 d = 16: one
+ * whole sector, two 16-byte stores) and NCH scale bytes: no shared memory, no barriers; warps loop
+ * over items independently (persistent grid, grid-stride over items).
+ *
+ * The arithmetic is that of fp4h_rht_chunk_bf16 + fp4h_nvfp4_block16 / fp4h_mxfp4_block32 (the
+ * reference), with these exact rewrites:
+ *   - signs: for d = 16, seed 0 (TE's 0xD7E8) the flips are compile-time negations folded into the
+ *     first butterfly's operands (-a is the same sign-bit flip); other signs XOR the raw words;
+ *   - BF16 rounding by cvt.rn.bf16x2.f32 (RNE, subnormals kept; a NaN stays a NaN, and its payload
+ *     never matters here: amax ignores NaN and every encoder maps NaN to code 7);
+ *   - amax of a chunk: RNE and the multiply by the positive constant c_d are monotonic and odd, so
+ *     max_i |bf16(c·z_i)| = bf16(c · max_i |z_i|), and for the last butterfly stage
+ *     max(|fl(a+b)|, |fl(a-b)|) = fl(|a| + |b|) (NaN/Inf included: a NaN output is ignored by the
+ *     max, and Inf - Inf only happens where the other output is Inf). So the amax pass does
+ *     log2(d) - 1 stages plus one |a|+|b| add per pair and rounds once at the end;
+ *   - E2M1 encoders (mag_rne / mag_sr below), checked against fp4_e2m1_encode_rne for all 2^32
+ *     fp32 inputs and against fp4_e2m1_encode_sr for all 256 random bytes on a dense sample.
+ *     Both clamp a = min(|x|, 6) and take M = max(2^floor(log2 a), 1): RNE: w = (a + 2^22·M) -
+ *     2^22·M rounds a onto the E2M1 grid (spacing M/2, ties to even), SR: t = a + (r/512)·M is the
+ *     reference's t (step = M/2), truncated onto the grid by a round-toward-zero multiply; then
+ *     fp32 bits of w·2^-126 (resp. t·2^-126) >> 22 are the 3-bit code (E2M1 is the fp32 layout
+ *     seen through a 2^-126 scale: exponent field = E2M1 exponent, top mantissa bit = E2M1 bit);
+ *     the sign bit is x's (x = v·mul with mul > 0, so v's, taken from the packed BF16 words).
+ * Block scales use the shared formats_inline.h helpers.
  *
  * Passes (NVFP4, what the benchmark counts as bytes):
- *   1. rht_amax_kernel: read x, transform, amax of the BF16 values -> one atomicMax per CTA into
- *      tscale_dev[0] (float bits as unsigned: all values are >= 0). Strict mode also records the
- *      smallest [K, M] linear index of a non-finite value (atomicMin), checked on the host before
- *      pass 2 (the only extra synchronization).
- *   2. rht_quant_kernel: read x again (tiles in reverse order, so the first tiles it reads are the
+ *   1. rht_amax_kernel: read x, transform, amax -> one atomicMax per warp into tscale_dev[0]
+ *      (float bits as unsigned: all values are >= 0). Strict mode (a separate instantiation) also
+ *      records the smallest [K, M] linear index of a non-finite value (atomicMin), checked on the
+ *      host before pass 2 (the only extra synchronization).
+ *   2. rht_quant_kernel: read x again (items in reverse order, so the first items it reads are the
  *      ones pass 1 read last and may still sit in the 50 MB L2), transform, S_enc/S_dec from
- *      tscale_dev[0], block scale + codes per chunk (fp4h_nvfp4_block16, shared with the
- *      reference), staged in shared memory (XOR-swizzled 8/16-byte units, conflict-free) and
- *      written as contiguous 128-byte row segments of the [K, M] output; scale bytes likewise.
- *      CTA 0 writes tscale_dev[1..2] = {S_enc, S_dec}.
+ *      tscale_dev[0], block scale + codes per chunk. Block 0 writes tscale_dev[1..2].
  *   Minimal traffic: 2 reads of x + M*K/2 code bytes + M*K/16 scale bytes.
  *   MXFP4 has no tensor scale: one pass (rht_quant_kernel also accumulates the informational amax);
  *   strict mode runs the amax/check pass first.
@@ -38,6 +53,407 @@
 #include "hadamard_impl.h"
 
 namespace {
+
+constexpr int kThreads = 256, kWarps = kThreads / 32;
+
+template <bool BF16, int D>
+struct wshape {
+    static constexpr int ES = BF16 ? 2 : 4;                  /* input element bytes */
+    static constexpr int CW = 2;                             /* columns per thread */
+    static constexpr int WPR = CW * ES / 4;                  /* 32-bit words per row load (1 or 2) */
+    static constexpr int NCH = D == 16 ? (BF16 ? 4 : 2) : 1; /* chunks per thread (64 raw words at most) */
+    static constexpr int TM = NCH * D;                       /* tokens per warp item */
+    static constexpr int TK = 32 * CW;                       /* columns per warp item */
+    static constexpr int ROWS = TM;                          /* raw rows per thread */
+    static constexpr int UW = D / 8;                         /* code words per chunk */
+};
+
+/* Load rows m0 .. m0+TM-1, columns k0, k0+1 (zeros outside the tensor). VEC: aligned vector
+ * loads, row pitch ldb bytes (< 2^32: one IMAD.WIDE per row address). */
+template <bool BF16, int D, bool VEC>
+__device__ __forceinline__ void load_item(const void *x, int64_t ldx, uint32_t ldb, int64_t M, int64_t K, int64_t m0,
+                                          int64_t k0, uint32_t raw[wshape<BF16, D>::ROWS][wshape<BF16, D>::WPR]) {
+    using S = wshape<BF16, D>;
+    const char *p0 = (const char *)x + (m0 * ldx + k0) * S::ES;
+#pragma unroll
+    for (int r = 0; r < S::ROWS; r++) {
+        const bool mv = m0 + (r / D) * D < M; /* M % D == 0: a chunk is valid or not as a whole */
+        if (VEC) {
+            if (mv && k0 < K) {
+                const char *p = p0 + (uint64_t)(uint32_t)r * ldb;
+                if constexpr (S::WPR == 2) {
+                    const uint2 v = __ldg((const uint2 *)p);
+                    raw[r][0] = v.x;
+                    raw[r][1] = v.y;
+                } else {
+                    raw[r][0] = __ldg((const unsigned int *)p);
+                }
+            } else {
+#pragma unroll
+                for (int w = 0; w < S::WPR; w++) raw[r][w] = 0u;
+            }
+        } else {
+#pragma unroll
+            for (int w = 0; w < S::WPR; w++) raw[r][w] = 0u;
+#pragma unroll
+            for (int j = 0; j < S::CW; j++) {
+                if (mv && k0 + j < K) {
+                    const int64_t off = (m0 + r) * ldx + k0 + j;
+                    if (BF16) raw[r][0] |= (uint32_t)((const uint16_t *)x)[off] << (16 * j);
+                    else raw[r][j] = fp4_f32_bits(((const float *)x)[off]);
+                }
+            }
+        }
+    }
+}
+
+/* Runtime signs: XOR the sign bits of row r (token r % D of its chunk) into the raw words. */
+template <bool BF16, int D>
+__device__ __forceinline__ void flip_rows(uint32_t raw[wshape<BF16, D>::ROWS][wshape<BF16, D>::WPR], uint32_t sw) {
+    using S = wshape<BF16, D>;
+#pragma unroll
+    for (int r = 0; r < S::ROWS; r++) {
+        const uint32_t m = ((sw >> (r % D)) & 1u) * (BF16 ? 0x80008000u : 0x80000000u);
+#pragma unroll
+        for (int w = 0; w < S::WPR; w++) raw[r][w] ^= m;
+    }
+}
+
+/* Column j of chunk q as fp32, with the compile-time signs of TE's mask when FIXED. */
+template <bool BF16, int D, bool FIXED>
+__device__ __forceinline__ void chunk_col(const uint32_t raw[wshape<BF16, D>::ROWS][wshape<BF16, D>::WPR], int q, int j,
+                                          float v[D]) {
+#pragma unroll
+    for (int i = 0; i < D; i++) {
+        const uint32_t w = BF16 ? raw[q * D + i][0] : raw[q * D + i][j];
+        v[i] = __uint_as_float(BF16 ? (j ? (w & 0xffff0000u) : (w << 16)) : w);
+        if (FIXED && ((FP4_RHT16_SIGN_MASK >> i) & 1u)) v[i] = -v[i];
+    }
+}
+
+/* Butterfly stages at strides 1 .. D/4 (all but the last), in increasing order. */
+template <int D>
+__device__ __forceinline__ void stages_but_last(float v[D]) {
+#pragma unroll
+    for (int h = 1; h < D / 2; h <<= 1) {
+#pragma unroll
+        for (int i = 0; i < D; i++)
+            if (!(i & h)) FP4H_BUTTERFLY(v[i], v[i + h]);
+    }
+}
+
+/* max over the last stage's outputs of |.|, before the scale: max_i fl(|v_i| + |v_{i+D/2}|). */
+template <int D>
+__device__ __forceinline__ float last_stage_absmax(const float v[D], float m) {
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) m = fmaxf(m, __fadd_rn(fabsf(v[i]), fabsf(v[i + D / 2])));
+    return m;
+}
+
+template <int D>
+__device__ __forceinline__ void last_stage(float v[D]) {
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) FP4H_BUTTERFLY(v[i], v[i + D / 2]);
+}
+
+/* {bf16(hi), bf16(lo)} packed (hi in the upper half), RNE. */
+__device__ __forceinline__ uint32_t bf16x2_rn(float hi, float lo) {
+    uint32_t r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+/* fp32 value of bf16(x) (RNE), x not NaN. */
+__device__ __forceinline__ float bf16_round(float x) { return __uint_as_float(bf16x2_rn(x, x) & 0xffff0000u); }
+
+/* E2M1 magnitude code of |x| (RNE) in bits 22..24 of the result, all other bits zero (w is on the
+ * grid). */
+__device__ __forceinline__ uint32_t mag_rne(float x) {
+    const float a = fminf(fabsf(x), 6.0f);
+    const float mm = fmaxf(__uint_as_float(__float_as_uint(a) & 0x7f800000u), 1.0f);
+    const float r = __fmaf_rn(mm, 4194304.0f, a);
+    const float w = __fmaf_rn(mm, -4194304.0f, r);
+    return __float_as_uint(__fmul_rn(w, 0x1p-126f));
+}
+
+/* The same for stochastic rounding with the random byte r8 (0..255): code in bits 22..24, and the
+ * bits below are t's (off the grid), so the caller masks. */
+__device__ __forceinline__ uint32_t mag_sr(float x, uint32_t r8) {
+    const float a = fminf(fabsf(x), 6.0f);
+    const float mm = fmaxf(__uint_as_float(__float_as_uint(a) & 0x7f800000u), 1.0f);
+    const float u = __fsub_rn(__uint_as_float(0x3F000000u | (r8 << 15)), 0.5f); /* r8 / 512, exact */
+    const float t = __fmaf_rn(u, mm, a);                                        /* a + (r8/256)·(M/2) */
+    return __float_as_uint(__fmul_rz(t, 0x1p-126f));
+}
+
+/* Code word of 8 elements from 4 packed BF16 words: P[k] = {hi: element k+4, lo: element k}.
+ * Element e's nibble at bits 4e..4e+3 (byte t = elements 2t, 2t+1, low nibble first). The sign
+ * bits come straight from the BF16 words (bit 15 -> 4k+3, bit 31 -> 4k+19). rw0/rw1: random bytes
+ * of elements 0..3 / 4..7 (SR). */
+template <bool SR>
+__device__ __forceinline__ uint32_t enc_word(const uint32_t P[4], float mul, uint32_t rw0, uint32_t rw1) {
+    uint32_t acc = ((P[0] >> 12) & 0x00080008u) | ((P[1] >> 8) & 0x00800080u) | ((P[2] >> 4) & 0x08000800u) |
+                   (P[3] & 0x80008000u);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int e = k + 4 * h;
+            const float v = __uint_as_float(h ? (P[k] & 0xffff0000u) : (P[k] << 16));
+            const float x = __fmul_rn(v, mul);
+            const uint32_t b = SR ? mag_sr(x, ((h ? rw1 : rw0) >> (8 * k)) & 0xffu) : mag_rne(x);
+            const uint32_t c = 4 * e >= 22 ? b << (4 * e - 22) : b >> (22 - 4 * e);
+            acc |= SR ? c & (7u << (4 * e)) : c; /* SR: t is off the grid, its low bits are set */
+        }
+    }
+    return acc;
+}
+
+/* One chunk column: full transform, block scale and code words (UW of them). Returns the scale
+ * byte; *amax_b = the chunk's amax (BF16 value). NVFP4: enc_tab[s] = fp4_nvfp4_block_enc(s, S_dec)
+ * for the 127 scale bytes a non-negative amax can produce (one table per CTA instead of an E4M3
+ * decode and an IEEE division per block). */
+template <int D, bool SR>
+__device__ __forceinline__ uint8_t quant_chunk(float v[D], float scale, float s_enc, const float *enc_tab, int ocp,
+                                               uint64_t seed, uint64_t stream, uint64_t grp, uint32_t *codes,
+                                               float *amax_out) {
+    stages_but_last<D>(v);
+    const float amax_b = bf16_round(__fmul_rn(last_stage_absmax<D>(v, 0.0f), scale));
+    last_stage<D>(v);
+    uint32_t P[D / 2];
+#pragma unroll
+    for (int g = 0; g < D / 8; g++)
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            P[4 * g + k] = bf16x2_rn(__fmul_rn(v[8 * g + k + 4], scale), __fmul_rn(v[8 * g + k], scale));
+    uint8_t sb;
+    float mul;
+    if constexpr (D == 16) {
+        sb = fp4_nvfp4_block_scale(amax_b, s_enc); /* E4M3 of a value >= 0: 0 .. 0x7E */
+        mul = enc_tab[sb];                         /* = fp4_nvfp4_block_enc(sb, s_dec) */
+    } else {
+        sb = ocp ? fp4_e8m0_ocp(amax_b) : fp4_e8m0_rceil(amax_b);
+        mul = fp4_e8m0_inverse(sb);
+    }
+#pragma unroll
+    for (int q = 0; q < D / 16; q++) {
+        uint32_t rw[4] = {0u, 0u, 0u, 0u};
+        if (SR) fp4_sr_block16(seed, stream, grp + (uint64_t)q, rw);
+        codes[2 * q] = enc_word<SR>(&P[8 * q], mul, rw[0], rw[1]);
+        codes[2 * q + 1] = enc_word<SR>(&P[8 * q + 4], mul, rw[2], rw[3]);
+    }
+    *amax_out = amax_b;
+    return sb;
+}
+
+/* Max over the warp, one atomicMax on the float bits (values >= 0, never NaN). */
+__device__ __forceinline__ void warp_amax_to(float m, float *dst) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if ((threadIdx.x & 31) == 0) atomicMax((unsigned int *)dst, __float_as_uint(m));
+}
+
+template <bool BF16, int D, bool VEC, bool FIXED, bool STRICT>
+__global__ void __launch_bounds__(kThreads, 2)
+    rht_amax_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, float *amax_out,
+                    unsigned long long *bad) {
+    using S = wshape<BF16, D>;
+    const int lane = threadIdx.x & 31;
+    const int64_t nkt = (K + S::TK - 1) / S::TK, items = ((M + S::TM - 1) / S::TM) * nkt;
+    const int64_t nw = (int64_t)gridDim.x * kWarps;
+    float m = 0.0f; /* max of |last-stage sums| before the scale */
+    for (int64_t it = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5); it < items; it += nw) {
+        const uint32_t mt = (uint32_t)it / (uint32_t)nkt, kt = (uint32_t)it - mt * (uint32_t)nkt;
+        const int64_t m0 = (int64_t)mt * S::TM, k0 = (int64_t)kt * S::TK + lane * S::CW;
+        uint32_t raw[S::ROWS][S::WPR];
+        load_item<BF16, D, VEC>(x, ldx, (uint32_t)(ldx * wshape<BF16, D>::ES), M, K, m0, k0, raw);
+        if (!FIXED) flip_rows<BF16, D>(raw, sw);
+#pragma unroll
+        for (int q = 0; q < S::NCH; q++)
+#pragma unroll
+            for (int j = 0; j < S::CW; j++) {
+                float v[D];
+                chunk_col<BF16, D, FIXED>(raw, q, j, v);
+                stages_but_last<D>(v);
+                m = last_stage_absmax<D>(v, m);
+                if (STRICT) {
+                    last_stage<D>(v);
+                    const int64_t mq = m0 + q * D;
+                    if (mq < M && k0 + j < K) {
+#pragma unroll
+                        for (int i = 0; i < D; i++) {
+                            const float y = fp4_bf16_to_f32(fp4_f32_to_bf16(fp4h_mul(v[i], scale)));
+                            if (!isfinite(y)) atomicMin(bad, (unsigned long long)((k0 + j) * M + mq + i));
+                        }
+                    }
+                }
+            }
+    }
+    warp_amax_to(bf16_round(__fmul_rn(m, scale)), amax_out);
+}
+
+template <bool BF16, int D, bool VEC, bool FIXED, bool SR>
+__global__ void __launch_bounds__(kThreads, 2)
+    rht_quant_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, uint8_t *data,
+                     uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int ocp, int reverse,
+                     int accumulate_amax) {
+    using S = wshape<BF16, D>;
+    const int lane = threadIdx.x & 31;
+    const int64_t nkt = (K + S::TK - 1) / S::TK, items = ((M + S::TM - 1) / S::TM) * nkt;
+    const int64_t nw = (int64_t)gridDim.x * kWarps;
+    const bool vec_out = M % S::TM == 0; /* every item whole; 16-byte aligned code rows */
+    float s_enc = 1.0f, s_dec = 1.0f;
+    if (D == 16) {
+        s_enc = fp4_nvfp4_global_enc(tscale[0]);
+        s_dec = fp4_nvfp4_global_dec(s_enc);
+    }
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        tscale[1] = s_enc;
+        tscale[2] = s_dec;
+    }
+    __shared__ float enc_tab[128];
+    if (D == 16) {
+        if (threadIdx.x < 128) enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
+        __syncthreads();
+    }
+    float m = 0.0f;
+    for (int64_t i0 = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5); i0 < items; i0 += nw) {
+        const int64_t it = reverse ? items - 1 - i0 : i0;
+        const uint32_t mt = (uint32_t)it / (uint32_t)nkt, kt = (uint32_t)it - mt * (uint32_t)nkt;
+        const int64_t m0 = (int64_t)mt * S::TM, k0 = (int64_t)kt * S::TK + lane * S::CW;
+        uint32_t raw[S::ROWS][S::WPR];
+        load_item<BF16, D, VEC>(x, ldx, (uint32_t)(ldx * wshape<BF16, D>::ES), M, K, m0, k0, raw);
+        if (!FIXED) flip_rows<BF16, D>(raw, sw);
+        /* chunk by chunk (both columns), so the raw rows of finished chunks are dead early */
+        uint32_t codes[S::CW][S::NCH * S::UW], sc[S::CW];
+#pragma unroll
+        for (int q = 0; q < S::NCH; q++)
+#pragma unroll
+            for (int j = 0; j < S::CW; j++) {
+                float v[D], ab;
+                chunk_col<BF16, D, FIXED>(raw, q, j, v);
+                const uint64_t grp = (uint64_t)((k0 + j) * M + m0 + q * D) >> 4;
+                const uint8_t sb = quant_chunk<D, SR>(v, scale, s_enc, enc_tab, ocp, seed, stream, grp,
+                                                      &codes[j][q * S::UW], &ab);
+                sc[j] = q ? sc[j] | ((uint32_t)sb << (8 * q)) : (uint32_t)sb;
+                if (accumulate_amax) m = fmaxf(m, ab);
+            }
+#pragma unroll
+        for (int j = 0; j < S::CW; j++) {
+            const int64_t k = k0 + j;
+            if (k < K) {
+                uint8_t *drow = data + (uint64_t)(uint32_t)k * (uint32_t)(M / 2);
+                uint8_t *srow = scales + (uint64_t)(uint32_t)k * (uint32_t)(M / D);
+                if (vec_out) {
+                    uint4 *dp = (uint4 *)(drow + m0 / 2);
+#pragma unroll
+                    for (int t = 0; t < S::NCH * S::UW / 4; t++)
+                        dp[t] = make_uint4(codes[j][4 * t], codes[j][4 * t + 1], codes[j][4 * t + 2], codes[j][4 * t + 3]);
+                    if constexpr (S::NCH == 4) *(uint32_t *)(srow + m0 / D) = sc[j];
+                    else if constexpr (S::NCH == 2) *(uint16_t *)(srow + m0 / D) = (uint16_t)sc[j];
+                    else srow[m0 / D] = (uint8_t)sc[j];
+                } else {
+#pragma unroll
+                    for (int q = 0; q < S::NCH; q++) {
+                        const int64_t mq = m0 + q * D;
+                        if (mq < M) {
+                            if constexpr (S::UW == 2)
+                                *(uint2 *)(drow + mq / 2) = make_uint2(codes[j][q * 2], codes[j][q * 2 + 1]);
+                            else
+                                *(uint4 *)(drow + mq / 2) = make_uint4(codes[j][q * 4], codes[j][q * 4 + 1],
+                                                                       codes[j][q * 4 + 2], codes[j][q * 4 + 3]);
+                            srow[mq / D] = (uint8_t)(sc[j] >> (8 * q));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if (accumulate_amax) warp_amax_to(m, tscale);
+}
+
+template <typename KernelT>
+unsigned persistent_grid(KernelT kernel, int64_t items) {
+    static int per_sm = 0;
+    if (!per_sm && cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0) != cudaSuccess) per_sm = 2;
+    if (per_sm < 1) per_sm = 1;
+    int dev = 0, sms = 132;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    const int64_t need = (items + kWarps - 1) / kWarps, cap = (int64_t)per_sm * sms;
+    return (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
+}
+
+template <bool BF16, int D, bool VEC, bool FIXED>
+fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor *out, const fp4_config *cfg,
+                       unsigned long long *bad, int strict, int passes, cudaStream_t s) {
+    using S = wshape<BF16, D>;
+    const int64_t M = x->rows, K = x->cols;
+    const int64_t items = ((M + S::TM - 1) / S::TM) * ((K + S::TK - 1) / S::TK);
+    const int need_amax_pass = D == 16 || strict;
+    if (items > 0x7fffffffll || M > 0xffffffffll)
+        return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_rht_quantize_columnwise: [%lld x %lld] is too large for the CUDA kernels",
+                        (long long)M, (long long)K);
+    if (passes & 1) {
+        FP4_CUDA_TRY(cudaMemsetAsync(out->tscale_dev, 0, sizeof(float), s));
+        if (need_amax_pass) {
+            if (strict) {
+                auto k = rht_amax_kernel<BF16, D, VEC, FIXED, true>;
+                k<<<persistent_grid(k, items), kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, out->tscale_dev, bad);
+            } else {
+                auto k = rht_amax_kernel<BF16, D, VEC, FIXED, false>;
+                k<<<persistent_grid(k, items), kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, out->tscale_dev, bad);
+            }
+            FP4_LAUNCH_CHECK("rht_amax_kernel");
+            if (strict) {
+                unsigned long long first = 0;
+                FP4_CUDA_TRY(cudaMemcpyAsync(&first, bad, sizeof first, cudaMemcpyDeviceToHost, s));
+                FP4_CUDA_TRY(cudaStreamSynchronize(s));
+                if (first != ~0ull)
+                    return fp4_fail(FP4_ERR_NONFINITE,
+                                    "fp4_rht_quantize_columnwise: RHT%d(x)ᵀ[%lld, %lld] is not finite (strict non-finite mode)",
+                                    D, (long long)(first / (unsigned long long)M), (long long)(first % (unsigned long long)M));
+            }
+        }
+    }
+    if (!(passes & 2)) return FP4_OK;
+    const uint64_t stream = cfg->stream ^ FP4_STREAM_COLUMNWISE;
+    const int ocp = cfg->scale_rule == FP4_SCALE_OCP;
+    if (cfg->rounding == FP4_ROUND_SR) {
+        auto k = rht_quant_kernel<BF16, D, VEC, FIXED, true>;
+        k<<<persistent_grid(k, items), kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, out->data, out->scales,
+                                                         out->tscale_dev, cfg->seed, stream, ocp, need_amax_pass,
+                                                         !need_amax_pass);
+    } else {
+        auto k = rht_quant_kernel<BF16, D, VEC, FIXED, false>;
+        k<<<persistent_grid(k, items), kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, out->data, out->scales,
+                                                         out->tscale_dev, cfg->seed, stream, ocp, need_amax_pass,
+                                                         !need_amax_pass);
+    }
+    FP4_LAUNCH_CHECK("rht_quant_kernel");
+    return FP4_OK;
+}
+
+template <bool BF16, int D>
+fp4_status launch_vec(const fp4_view *x, uint32_t sw, uint64_t sign_seed, float scale, fp4_qtensor *out,
+                      const fp4_config *cfg, unsigned long long *bad, int strict, int passes, cudaStream_t s) {
+    using S = wshape<BF16, D>;
+    const size_t vb = (size_t)S::CW * S::ES;
+    const int vec = ((uintptr_t)x->data % vb == 0) && ((size_t)x->ld * S::ES) % vb == 0 && x->cols % S::CW == 0 &&
+                    (uint64_t)x->ld * S::ES <= 0xffffffffull;
+    const bool fixed = D == 16 && sign_seed == 0; /* TE's mask 0xD7E8, compile-time */
+    if (fixed) {
+        if constexpr (D == 16) {
+            if (vec) return launch_pair<BF16, D, true, true>(x, sw, scale, out, cfg, bad, strict, passes, s);
+            return launch_pair<BF16, D, false, true>(x, sw, scale, out, cfg, bad, strict, passes, s);
+        }
+    }
+    if (vec) return launch_pair<BF16, D, true, false>(x, sw, scale, out, cfg, bad, strict, passes, s);
+    return launch_pair<BF16, D, false, false>(x, sw, scale, out, cfg, bad, strict, passes, s);
+}
+
+} // namespace
+namespace v0 {
 
 constexpr int kThreads = 256, kTileTok = 256;
 
@@ -300,14 +716,13 @@ fp4_status launch_vec(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor *
                       unsigned long long *bad, int strict, cudaStream_t s) {
     using S = tile_shape<BF16, D>;
     const size_t vb = (size_t)S::CW * S::ES;
-    const int vec = ((uintptr_t)x->data % vb == 0) && ((size_t)x->ld * S::ES) % vb == 0 && x->cols % S::CW == 0;
+    const int vec = ((uintptr_t)x->data % vb == 0) && ((size_t)x->ld * S::ES) % vb == 0 && x->cols % S::CW == 0 &&
+                    (uint64_t)x->ld * S::ES <= 0xffffffffull;
     if (vec) return launch_pair<BF16, D, true>(x, sw, scale, out, cfg, bad, strict, s);
     return launch_pair<BF16, D, false>(x, sw, scale, out, cfg, bad, strict, s);
 }
 
-} // namespace
-
-extern "C" fp4_status fp4_rht_quantize_columnwise_cuda(fp4_context *ctx, const fp4_view *x, const fp4_config *cfg, int d,
+fp4_status rht_quantize_v0(fp4_context *ctx, const fp4_view *x, const fp4_config *cfg, int d,
                                                        uint64_t sign_seed, fp4_qtensor *out, int sync_host) {
     cudaStream_t s = (cudaStream_t)fp4_context_stream(ctx);
     const uint32_t sw = fp4h_sign_word(d, sign_seed, 0);
@@ -326,6 +741,53 @@ extern "C" fp4_status fp4_rht_quantize_columnwise_cuda(fp4_context *ctx, const f
                            : launch_vec<false, 16>(x, sw, scale, out, cfg, bad, strict, s);
     else if (d == 32) st = bf16 ? launch_vec<true, 32>(x, sw, scale, out, cfg, bad, strict, s)
                                 : launch_vec<false, 32>(x, sw, scale, out, cfg, bad, strict, s);
+    else st = fp4_fail(FP4_ERR_INVALID_ARG, "fp4_rht_quantize_columnwise_cuda: d = %d (16 or 32)", d);
+    if (st != FP4_OK) return st;
+    out->cfg = *cfg;
+    out->cfg.stream = cfg->stream ^ FP4_STREAM_COLUMNWISE;
+    out->hadamard = d;
+    out->hadamard_seed = sign_seed;
+    if (sync_host) {
+        float h[3];
+        FP4_CUDA_TRY(cudaMemcpyAsync(h, out->tscale_dev, sizeof h, cudaMemcpyDeviceToHost, s));
+        FP4_CUDA_TRY(cudaStreamSynchronize(s));
+        out->amax = h[0];
+        out->s_enc = h[1];
+        out->s_dec = h[2];
+    }
+    return FP4_OK;
+}
+
+} // namespace v0
+
+/* Benchmark hooks (benchmarks/bench_hadamard.cu): variant 0 = the kernels above, 1 = the previous
+ * tile kernels (A/B); passes bit 0 = pass 1 (memset + amax), bit 1 = pass 2. */
+static int g_rhtq_variant = 0, g_rhtq_passes = 3;
+extern "C" void fp4_rht_quantize_bench_tuning(int variant, int passes) {
+    g_rhtq_variant = variant;
+    g_rhtq_passes = passes;
+}
+
+extern "C" fp4_status fp4_rht_quantize_columnwise_cuda(fp4_context *ctx, const fp4_view *x, const fp4_config *cfg, int d,
+                                                       uint64_t sign_seed, fp4_qtensor *out, int sync_host) {
+    if (g_rhtq_variant == 1) return v0::rht_quantize_v0(ctx, x, cfg, d, sign_seed, out, sync_host);
+    cudaStream_t s = (cudaStream_t)fp4_context_stream(ctx);
+    const uint32_t sw = fp4h_sign_word(d, sign_seed, 0);
+    const float scale = fp4h_scale_log2(fp4h_log2(d));
+    const int strict = cfg->nonfinite == FP4_NONFINITE_ERROR;
+    unsigned long long *bad = NULL;
+    if (strict) {
+        void *ws = NULL;
+        FP4_TRY(fp4_context_workspace(ctx, sizeof(unsigned long long), &ws));
+        bad = (unsigned long long *)ws;
+        FP4_CUDA_TRY(cudaMemsetAsync(bad, 0xff, sizeof(unsigned long long), s));
+    }
+    const int bf16 = x->dtype == FP4_DTYPE_BF16, passes = strict ? 3 : g_rhtq_passes;
+    fp4_status st;
+    if (d == 16) st = bf16 ? launch_vec<true, 16>(x, sw, sign_seed, scale, out, cfg, bad, strict, passes, s)
+                           : launch_vec<false, 16>(x, sw, sign_seed, scale, out, cfg, bad, strict, passes, s);
+    else if (d == 32) st = bf16 ? launch_vec<true, 32>(x, sw, sign_seed, scale, out, cfg, bad, strict, passes, s)
+                                : launch_vec<false, 32>(x, sw, sign_seed, scale, out, cfg, bad, strict, passes, s);
     else st = fp4_fail(FP4_ERR_INVALID_ARG, "fp4_rht_quantize_columnwise_cuda: d = %d (16 or 32)", d);
     if (st != FP4_OK) return st;
     out->cfg = *cfg;
