@@ -11,6 +11,9 @@
  *   rht16_nvfp4_rne_api  rht16_nvfp4_rne through the public call (+ one 12-byte D2H copy and sync)
  *   rht32_mxfp4_rne      RHT32 + MXFP4 1x32 rceil (no tensor scale: one pass)        B + O
  *   fwht{16,128,4096}    standalone RHT along rows, BF16 -> BF16                      2B
+ *   rht16_pass1_amax     diagnostics: NVFP4 pass 1 alone (B), pass 2 alone RNE / SR (B + O)
+ *   rht16_pass2_{rne,sr}
+ * BENCH_HADAMARD_MODES=a,b limits the run to those modes (e.g. under ncu).
  * Timing: CUDA events around each call, 5 warm-ups, median of 25 runs, inputs and outputs
  * rotated over 2 sets (256 MiB of input) so L2 never holds a whole input from the previous run.
  * Before timing, each mode is validated bit-for-bit against the CPU reference on a small shape
@@ -33,28 +36,24 @@ typedef struct {
     fp4_rounding rnd;
     int api;
     int passes;  /* reads of the input counted in the bytes */
-    int variant; /* fused kernels: 0 current, 1 previous (A/B) */
     int pmask;   /* fused kernels: 3 both passes; 1 pass 1 only (bytes B); 2 pass 2 only (bytes B + O) */
 } hmode;
 
-/* rht_quantize.cu's benchmark hook (variant, passes). */
-extern "C" void fp4_rht_quantize_bench_tuning(int variant, int passes);
+/* rht_quantize.cu's benchmark hook: which NVFP4 passes run (bit 0 amax, bit 1 quantize). */
+extern "C" void fp4_rht_quantize_bench_passes(int passes);
 
 static const hmode modes[] = {
-    {"rht16_nvfp4_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 0, 3},
-    {"rht16_nvfp4_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2, 0, 3},
-    {"rht16_nvfp4_rne_api", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 1, 2, 0, 3},
-    {"rht32_mxfp4_rne", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_RNE, 0, 1, 0, 3},
-    {"fwht16", 0, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 3},
-    {"fwht128", 0, 128, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 3},
-    {"fwht4096", 0, 4096, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 3},
-    /* diagnostics: the two NVFP4 passes alone, and the previous kernels */
-    {"rht16_pass1_amax", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 1},
-    {"rht16_pass2_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 0, 2},
-    {"rht16_pass2_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 0, 2},
-    {"rht16_nvfp4_rne_prev", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 1, 3},
-    {"rht16_nvfp4_sr_prev", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2, 1, 3},
-    {"rht32_mxfp4_rne_prev", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_RNE, 0, 1, 1, 3},
+    {"rht16_nvfp4_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 3},
+    {"rht16_nvfp4_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2, 3},
+    {"rht16_nvfp4_rne_api", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 1, 2, 3},
+    {"rht32_mxfp4_rne", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_RNE, 0, 1, 3},
+    {"fwht16", 0, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 3},
+    {"fwht128", 0, 128, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 3},
+    {"fwht4096", 0, 4096, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 3},
+    /* diagnostics: the two NVFP4 passes alone (pass 2 reuses the amax left by the modes above) */
+    {"rht16_pass1_amax", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 1},
+    {"rht16_pass2_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2},
+    {"rht16_pass2_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2},
 };
 #define NMODES ((int)(sizeof modes / sizeof modes[0]))
 
@@ -80,7 +79,7 @@ static int run_mode(fp4_context *ctx, const hmode *m, const fp4_view *x, fp4_qte
     fp4_status st;
     if (m->fused) {
         const fp4_config cfg = mode_cfg(m);
-        fp4_rht_quantize_bench_tuning(m->variant, m->pmask);
+        fp4_rht_quantize_bench_passes(m->pmask);
         st = m->api ? fp4_rht_quantize_columnwise(ctx, x, &cfg, m->d, 0, q)
                     : fp4_rht_quantize_columnwise_cuda(ctx, x, &cfg, m->d, 0, q, 0);
     } else {
@@ -109,7 +108,7 @@ static int validate(fp4_context *ctx, const hmode *m) {
     fp4_view vh = {hx, FP4_DTYPE_BF16, R, C, ld, FP4_HOST}, vd = {dx, FP4_DTYPE_BF16, R, C, ld, FP4_DEVICE};
     if (ok && m->fused) {
         const fp4_config cfg = mode_cfg(m);
-        fp4_rht_quantize_bench_tuning(m->variant, 3);
+        fp4_rht_quantize_bench_passes(3);
         fp4_qtensor a, b;
         ok = fp4_qtensor_alloc(&a, C, R, &cfg, FP4_HOST) == FP4_OK && fp4_qtensor_alloc(&b, C, R, &cfg, FP4_DEVICE) == FP4_OK &&
              fp4_rht_quantize_columnwise(NULL, &vh, &cfg, m->d, 0, &a) == FP4_OK &&
@@ -204,7 +203,7 @@ int main(void) {
     for (int mi = 0; mi < NMODES; mi++)
         printf("%-22s %10.4f %10.1f %7.1f%% %6s\n", modes[mi].name, ms_[mi], gbps[mi], 100.0 * gbps[mi] / copy,
                valid[mi] ? "PASS" : "FAIL");
-    fp4_rht_quantize_bench_tuning(0, 3);
+    fp4_rht_quantize_bench_passes(3);
     for (int i = 0; i < NSETS; i++) {
         cudaFree(x[i]);
         cudaFree(y[i]);

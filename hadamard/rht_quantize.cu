@@ -54,7 +54,7 @@
 
 namespace {
 
-constexpr int kThreads = 256, kWarps = kThreads / 32;
+constexpr int kThreads = 128, kWarps = kThreads / 32;
 
 template <bool BF16, int D>
 struct wshape {
@@ -105,6 +105,41 @@ __device__ __forceinline__ void load_item(const void *x, int64_t ldx, uint32_t l
             }
         }
     }
+}
+
+/* VEC path, software-pipelined: the item's rows go by cp.async (4 or 8 bytes per lane and row,
+ * zero-filled outside the tensor) into this warp's shared buffer laid out [row][lane][WPR], while
+ * the warp still computes the previous item; each lane later reads back only the words it copied
+ * itself (so cp.async.wait_group alone orders them). 8 KB in flight per warp. */
+template <bool BF16, int D>
+__device__ __forceinline__ void issue_item(uint32_t *sbuf, const void *x, int64_t ldx, uint32_t ldb, int64_t M,
+                                           int64_t K, int64_t m0, int64_t k0, int lane) {
+    using S = wshape<BF16, D>;
+    const char *p0 = (const char *)x + (m0 * ldx + k0) * S::ES;
+    const uint32_t s0 = (uint32_t)__cvta_generic_to_shared(sbuf + lane * S::WPR);
+#pragma unroll
+    for (int r = 0; r < S::ROWS; r++) {
+        const bool ok = m0 + (r / D) * D < M && k0 < K;
+        const char *src = ok ? p0 + (uint64_t)(uint32_t)r * ldb : (const char *)x;
+        const uint32_t dst = s0 + (uint32_t)(r * 32 * S::WPR * 4);
+        if constexpr (S::WPR == 2)
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 8 : 0) : "memory");
+        else
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 4 : 0) : "memory");
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+template <bool BF16, int D>
+__device__ __forceinline__ void read_item(const uint32_t *sbuf, int lane,
+                                          uint32_t raw[wshape<BF16, D>::ROWS][wshape<BF16, D>::WPR]) {
+    using S = wshape<BF16, D>;
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+#pragma unroll
+    for (int r = 0; r < S::ROWS; r++)
+#pragma unroll
+        for (int w = 0; w < S::WPR; w++) raw[r][w] = sbuf[(r * 32 + lane) * S::WPR + w];
+    __syncwarp();
 }
 
 /* Runtime signs: XOR the sign bits of row r (token r % D of its chunk) into the raw words. */
@@ -254,19 +289,37 @@ __device__ __forceinline__ void warp_amax_to(float m, float *dst) {
 }
 
 template <bool BF16, int D, bool VEC, bool FIXED, bool STRICT>
-__global__ void __launch_bounds__(kThreads, 2)
+__global__ void __launch_bounds__(kThreads, 4)
     rht_amax_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, float *amax_out,
                     unsigned long long *bad) {
     using S = wshape<BF16, D>;
     const int lane = threadIdx.x & 31;
     const int64_t nkt = (K + S::TK - 1) / S::TK, items = ((M + S::TM - 1) / S::TM) * nkt;
     const int64_t nw = (int64_t)gridDim.x * kWarps;
+    __shared__ __align__(16) uint32_t sbuf_all[VEC ? kWarps : 1][VEC ? S::ROWS * 32 * S::WPR : 1];
+    uint32_t *sbuf = sbuf_all[VEC ? threadIdx.x >> 5 : 0];
+    const uint32_t ldb = (uint32_t)(ldx * S::ES);
     float m = 0.0f; /* max of |last-stage sums| before the scale */
-    for (int64_t it = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5); it < items; it += nw) {
+    int64_t it = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5);
+    if (VEC && it < items) {
+        const uint32_t mt = (uint32_t)it / (uint32_t)nkt, kt = (uint32_t)it - mt * (uint32_t)nkt;
+        issue_item<BF16, D>(sbuf, x, ldx, ldb, M, K, (int64_t)mt * S::TM, (int64_t)kt * S::TK + lane * S::CW, lane);
+    }
+    for (; it < items; it += nw) {
         const uint32_t mt = (uint32_t)it / (uint32_t)nkt, kt = (uint32_t)it - mt * (uint32_t)nkt;
         const int64_t m0 = (int64_t)mt * S::TM, k0 = (int64_t)kt * S::TK + lane * S::CW;
         uint32_t raw[S::ROWS][S::WPR];
-        load_item<BF16, D, VEC>(x, ldx, (uint32_t)(ldx * wshape<BF16, D>::ES), M, K, m0, k0, raw);
+        if constexpr (VEC) {
+            read_item<BF16, D>(sbuf, lane, raw);
+            const int64_t nx = it + nw;
+            if (nx < items) {
+                const uint32_t nmt = (uint32_t)nx / (uint32_t)nkt, nkt2 = (uint32_t)nx - nmt * (uint32_t)nkt;
+                issue_item<BF16, D>(sbuf, x, ldx, ldb, M, K, (int64_t)nmt * S::TM, (int64_t)nkt2 * S::TK + lane * S::CW,
+                                    lane);
+            }
+        } else {
+            load_item<BF16, D, VEC>(x, ldx, ldb, M, K, m0, k0, raw);
+        }
         if (!FIXED) flip_rows<BF16, D>(raw, sw);
 #pragma unroll
         for (int q = 0; q < S::NCH; q++)
@@ -293,7 +346,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 }
 
 template <bool BF16, int D, bool VEC, bool FIXED, bool SR>
-__global__ void __launch_bounds__(kThreads, 2)
+__global__ void __launch_bounds__(kThreads, 4)
     rht_quant_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, uint8_t *data,
                      uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int ocp, int reverse,
                      int accumulate_amax) {
@@ -317,12 +370,32 @@ __global__ void __launch_bounds__(kThreads, 2)
         __syncthreads();
     }
     float m = 0.0f;
-    for (int64_t i0 = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5); i0 < items; i0 += nw) {
+    __shared__ __align__(16) uint32_t sbuf_all[VEC ? kWarps : 1][VEC ? S::ROWS * 32 * S::WPR : 1];
+    uint32_t *sbuf = sbuf_all[VEC ? threadIdx.x >> 5 : 0];
+    const uint32_t ldb = (uint32_t)(ldx * S::ES);
+    int64_t i0 = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5);
+    if (VEC && i0 < items) {
+        const int64_t it = reverse ? items - 1 - i0 : i0;
+        const uint32_t mt = (uint32_t)it / (uint32_t)nkt, kt = (uint32_t)it - mt * (uint32_t)nkt;
+        issue_item<BF16, D>(sbuf, x, ldx, ldb, M, K, (int64_t)mt * S::TM, (int64_t)kt * S::TK + lane * S::CW, lane);
+    }
+    for (; i0 < items; i0 += nw) {
         const int64_t it = reverse ? items - 1 - i0 : i0;
         const uint32_t mt = (uint32_t)it / (uint32_t)nkt, kt = (uint32_t)it - mt * (uint32_t)nkt;
         const int64_t m0 = (int64_t)mt * S::TM, k0 = (int64_t)kt * S::TK + lane * S::CW;
         uint32_t raw[S::ROWS][S::WPR];
-        load_item<BF16, D, VEC>(x, ldx, (uint32_t)(ldx * wshape<BF16, D>::ES), M, K, m0, k0, raw);
+        if constexpr (VEC) {
+            read_item<BF16, D>(sbuf, lane, raw);
+            const int64_t n0 = i0 + nw;
+            if (n0 < items) {
+                const int64_t nx = reverse ? items - 1 - n0 : n0;
+                const uint32_t nmt = (uint32_t)nx / (uint32_t)nkt, nkt2 = (uint32_t)nx - nmt * (uint32_t)nkt;
+                issue_item<BF16, D>(sbuf, x, ldx, ldb, M, K, (int64_t)nmt * S::TM, (int64_t)nkt2 * S::TK + lane * S::CW,
+                                    lane);
+            }
+        } else {
+            load_item<BF16, D, VEC>(x, ldx, ldb, M, K, m0, k0, raw);
+        }
         if (!FIXED) flip_rows<BF16, D>(raw, sw);
         /* chunk by chunk (both columns), so the raw rows of finished chunks are dead early */
         uint32_t codes[S::CW][S::NCH * S::UW], sc[S::CW];
@@ -453,324 +526,14 @@ fp4_status launch_vec(const fp4_view *x, uint32_t sw, uint64_t sign_seed, float 
 }
 
 } // namespace
-namespace v0 {
 
-constexpr int kThreads = 256, kTileTok = 256;
-
-template <bool BF16, int D>
-struct tile_shape {
-    static constexpr int ES = BF16 ? 2 : 4;           /* input element bytes */
-    static constexpr int RAWB = D == 16 ? 256 : 128;  /* raw input bytes per thread (register budget) */
-    static constexpr int CW = RAWB / (D * ES);        /* columns per thread: 8, 4 (d=16); 2, 1 (d=32) */
-    static constexpr int WPR = CW * ES / 4;           /* 32-bit words per thread row load (4 or 1) */
-    static constexpr int TC = kTileTok / D;           /* chunks per tile (16 or 8) */
-    static constexpr int TG = kThreads / TC;          /* threads across the tile's columns (= D) */
-    static constexpr int TK = TG * CW;                /* tile columns */
-    static constexpr int UNIT = D / 2;                /* code bytes of one chunk */
-};
-
-/* Load the d rows of chunk (m0, k0 .. k0+CW-1) as raw words; zeros outside the tensor. */
-template <bool BF16, int D, bool VEC>
-__device__ __forceinline__ void load_chunk(const void *x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t k0,
-                                           uint32_t raw[D][tile_shape<BF16, D>::WPR]) {
-    using S = tile_shape<BF16, D>;
-    const bool mvalid = m0 < M;
-#pragma unroll
-    for (int i = 0; i < D; i++) {
-        if (VEC) {
-            if (mvalid && k0 < K) {
-                const char *p = (const char *)x + ((m0 + i) * ldx + k0) * S::ES;
-                if constexpr (S::WPR == 4) {
-                    const uint4 r = *(const uint4 *)p;
-                    raw[i][0] = r.x; raw[i][1] = r.y; raw[i][2] = r.z; raw[i][3] = r.w;
-                } else if constexpr (S::WPR == 2) {
-                    const uint2 r = *(const uint2 *)p;
-                    raw[i][0] = r.x; raw[i][1] = r.y;
-                } else {
-                    raw[i][0] = *(const uint32_t *)p;
-                }
-            } else {
-#pragma unroll
-                for (int w = 0; w < S::WPR; w++) raw[i][w] = 0u;
-            }
-        } else {
-#pragma unroll
-            for (int w = 0; w < S::WPR; w++) raw[i][w] = 0u;
-#pragma unroll
-            for (int j = 0; j < S::CW; j++) {
-                if (mvalid && k0 + j < K) {
-                    const int64_t off = (m0 + i) * ldx + k0 + j;
-                    if (BF16) raw[i][j >> 1] |= (uint32_t)((const uint16_t *)x)[off] << (16 * (j & 1));
-                    else raw[i][j] = fp4_f32_bits(((const float *)x)[off]);
-                }
-            }
-        }
-    }
-}
-
-/* Column j (compile-time after unrolling) of one raw row, as fp32. */
-template <bool BF16, int WPR>
-__device__ __forceinline__ float col_val(const uint32_t raw[WPR], int j) {
-    if (BF16) return fp4_bits_f32((j & 1) ? (raw[j >> 1] & 0xffff0000u) : (raw[j >> 1] << 16));
-    return fp4_bits_f32(raw[j]);
-}
-
-/* Sign flips applied to the raw words: row i is token m0+i, so both BF16 halves (or the F32) of
- * every word of row i flip with s_i. A sign-bit XOR, exactly what fp4h_flip does per element. */
-template <bool BF16, int D, int WPR>
-__device__ __forceinline__ void flip_raw(uint32_t raw[D][WPR], uint32_t sw) {
-#pragma unroll
-    for (int i = 0; i < D; i++) {
-        const uint32_t m = ((sw >> i) & 1u) * (BF16 ? 0x80008000u : 0x80000000u);
-#pragma unroll
-        for (int w = 0; w < WPR; w++) raw[i][w] ^= m;
-    }
-}
-
-/* Column j of the (already sign-flipped) chunk -> butterflies -> * scale -> BF16 RNE: the same
- * operations as fp4h_rht_chunk_bf16 on the host. */
-template <bool BF16, int D, int WPR>
-__device__ __forceinline__ void rht_column(const uint32_t raw[D][WPR], int j, float scale, float v[D]) {
-#pragma unroll
-    for (int i = 0; i < D; i++) v[i] = col_val<BF16, WPR>(raw[i], j);
-    fp4h_fwht_stages(v, D);
-#pragma unroll
-    for (int i = 0; i < D; i++) v[i] = fp4_bf16_to_f32(fp4_f32_to_bf16(fp4h_mul(v[i], scale)));
-}
-
-/* NaN-ignoring |v| max: fmaxf returns the non-NaN operand and m is never NaN (it starts at +0),
- * so this equals the fp4_amax_step chain of the reference; one FMNMX per element. */
-__device__ __forceinline__ float amax_dev(float m, float v) { return fmaxf(m, fabsf(v)); }
-
-/* One quantization block (= one RHT chunk) of the [K, M] output: scale byte returned, D/2 code
- * bytes in codes. Same operations as fp4h_nvfp4_block16 / fp4h_mxfp4_block32. */
-template <int D, bool SR>
-__device__ __forceinline__ uint8_t quant_block(const float v[D], float s_enc, float s_dec, int ocp, uint64_t seed,
-                                               uint64_t stream, uint64_t grp, uint8_t *codes) {
-    float amax_b = 0.0f;
-#pragma unroll
-    for (int i = 0; i < D; i++) amax_b = amax_dev(amax_b, v[i]);
-    if constexpr (D == 16) {
-        const uint8_t s_b = fp4_nvfp4_block_scale(amax_b, s_enc);
-        fp4h_encode_run(v, 16, fp4_nvfp4_block_enc(s_b, s_dec), SR, seed, stream, grp, codes);
-        return s_b;
-    } else {
-        const uint8_t b = ocp ? fp4_e8m0_ocp(amax_b) : fp4_e8m0_rceil(amax_b);
-        fp4h_encode_run(v, 32, fp4_e8m0_inverse(b), SR, seed, stream, grp, codes);
-        return b;
-    }
-}
-
-/* Max over the CTA (values >= 0, NaN-free), one atomicMax on the float bits by thread 0. */
-__device__ __forceinline__ void cta_amax_to(float m, float *dst) {
-    __shared__ float wmax[kThreads / 32];
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-    if ((threadIdx.x & 31) == 0) wmax[threadIdx.x >> 5] = m;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float r = 0.0f;
-#pragma unroll
-        for (int w = 0; w < kThreads / 32; w++) r = fmaxf(r, wmax[w]);
-        atomicMax((unsigned int *)dst, fp4_f32_bits(r));
-    }
-    __syncthreads();
-}
-
-template <bool BF16, int D, bool VEC>
-__global__ void __launch_bounds__(kThreads, 2)
-    rht_amax_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, float *amax_out,
-                    unsigned long long *bad) {
-    using S = tile_shape<BF16, D>;
-    const int g = threadIdx.x % S::TG, c = threadIdx.x / S::TG;
-    const int64_t ntk = (K + S::TK - 1) / S::TK, ntiles = ((M + kTileTok - 1) / kTileTok) * ntk;
-    float m = 0.0f;
-    for (int64_t tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
-        const int64_t m0 = (tile / ntk) * kTileTok + c * D, k0 = (tile % ntk) * S::TK + g * S::CW;
-        uint32_t raw[D][S::WPR];
-        load_chunk<BF16, D, VEC>(x, ldx, M, K, m0, k0, raw);
-        flip_raw<BF16, D, S::WPR>(raw, sw);
-#pragma unroll
-        for (int j = 0; j < S::CW; j++) {
-            float v[D];
-            rht_column<BF16, D, S::WPR>(raw, j, scale, v);
-#pragma unroll
-            for (int i = 0; i < D; i++) m = amax_dev(m, v[i]);
-            if (bad && m0 < M && k0 + j < K) {
-#pragma unroll
-                for (int i = 0; i < D; i++)
-                    if (!isfinite(v[i])) atomicMin(bad, (unsigned long long)((k0 + j) * M + m0 + i));
-            }
-        }
-    }
-    cta_amax_to(m, amax_out);
-}
-
-template <bool BF16, int D, bool VEC, bool SR>
-__global__ void __launch_bounds__(kThreads, 2)
-    rht_quant_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, uint8_t *data,
-                     uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int ocp, int reverse,
-                     int accumulate_amax) {
-    using S = tile_shape<BF16, D>;
-    __shared__ __align__(16) uint8_t so[S::TK * 128];       /* codes: TK rows x 128 bytes, swizzled units */
-    __shared__ uint8_t ss[S::TK * (S::TC + 1)];            /* scale bytes, rows padded by one */
-    const int t = threadIdx.x, g = t % S::TG, c = t / S::TG;
-    const int64_t ntk = (K + S::TK - 1) / S::TK, ntiles = ((M + kTileTok - 1) / kTileTok) * ntk;
-    float s_enc = 1.0f, s_dec = 1.0f;
-    if (D == 16) {
-        s_enc = fp4_nvfp4_global_enc(tscale[0]);
-        s_dec = fp4_nvfp4_global_dec(s_enc);
-    }
-    if (blockIdx.x == 0 && t == 0) {
-        tscale[1] = s_enc;
-        tscale[2] = s_dec;
-    }
-    float m = 0.0f;
-    for (int64_t it = blockIdx.x; it < ntiles; it += gridDim.x) {
-        const int64_t tile = reverse ? ntiles - 1 - it : it;
-        const int64_t tm0 = (tile / ntk) * kTileTok, tk0 = (tile % ntk) * S::TK;
-        const int64_t m0 = tm0 + c * D, k0 = tk0 + g * S::CW;
-        uint32_t raw[D][S::WPR];
-        load_chunk<BF16, D, VEC>(x, ldx, M, K, m0, k0, raw);
-        flip_raw<BF16, D, S::WPR>(raw, sw);
-#pragma unroll
-        for (int j = 0; j < S::CW; j++) {
-            float v[D];
-            rht_column<BF16, D, S::WPR>(raw, j, scale, v);
-            if (accumulate_amax) {
-#pragma unroll
-                for (int i = 0; i < D; i++) m = amax_dev(m, v[i]);
-            }
-            if (m0 < M && k0 + j < K) {
-                const uint64_t grp = (uint64_t)((k0 + j) * M + m0) >> 4;
-                uint8_t codes[S::UNIT];
-                const uint8_t sb = quant_block<D, SR>(v, s_enc, s_dec, ocp, seed, stream, grp, codes);
-                const int r = g * S::CW + j, phys = c ^ (g & (S::TC - 1));
-                uint32_t w[S::UNIT / 4];
-#pragma unroll
-                for (int q = 0; q < S::UNIT / 4; q++)
-                    w[q] = (uint32_t)codes[4 * q] | ((uint32_t)codes[4 * q + 1] << 8) |
-                           ((uint32_t)codes[4 * q + 2] << 16) | ((uint32_t)codes[4 * q + 3] << 24);
-                uint8_t *dst = so + r * 128 + phys * S::UNIT;
-                if constexpr (S::UNIT == 8) *(uint2 *)dst = make_uint2(w[0], w[1]);
-                else *(uint4 *)dst = make_uint4(w[0], w[1], w[2], w[3]);
-                ss[r * (S::TC + 1) + c] = sb;
-            }
-        }
-        __syncthreads();
-        for (int id = t; id < S::TK * S::TC; id += kThreads) {
-            const int r = id / S::TC, u = id % S::TC;
-            const int64_t k = tk0 + r, mm = tm0 + (int64_t)u * D;
-            if (k < K && mm < M) {
-                const uint8_t *src = so + r * 128 + (u ^ ((r / S::CW) & (S::TC - 1))) * S::UNIT;
-                uint8_t *dst = data + k * (M / 2) + mm / 2;
-                if constexpr (S::UNIT == 8) *(uint2 *)dst = *(const uint2 *)src;
-                else *(uint4 *)dst = *(const uint4 *)src;
-                scales[k * (M / D) + mm / D] = ss[r * (S::TC + 1) + u];
-            }
-        }
-        __syncthreads(); /* so/ss are reused by the next tile */
-    }
-    if (accumulate_amax) cta_amax_to(m, tscale);
-}
-
-constexpr int64_t kMaxGrid = 1 << 20;
-
-template <bool BF16, int D, bool VEC>
-fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor *out, const fp4_config *cfg,
-                       unsigned long long *bad, int strict, cudaStream_t s) {
-    using S = tile_shape<BF16, D>;
-    const int64_t M = x->rows, K = x->cols;
-    const int64_t ntiles = ((M + kTileTok - 1) / kTileTok) * ((K + S::TK - 1) / S::TK);
-    const unsigned grid = (unsigned)(ntiles < kMaxGrid ? ntiles : kMaxGrid);
-    const int need_amax_pass = D == 16 || strict;
-    FP4_CUDA_TRY(cudaMemsetAsync(out->tscale_dev, 0, sizeof(float), s));
-    if (need_amax_pass) {
-        rht_amax_kernel<BF16, D, VEC><<<grid, kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, out->tscale_dev,
-                                                                 strict ? bad : NULL);
-        FP4_LAUNCH_CHECK("rht_amax_kernel");
-        if (strict) {
-            unsigned long long first = 0;
-            FP4_CUDA_TRY(cudaMemcpyAsync(&first, bad, sizeof first, cudaMemcpyDeviceToHost, s));
-            FP4_CUDA_TRY(cudaStreamSynchronize(s));
-            if (first != ~0ull)
-                return fp4_fail(FP4_ERR_NONFINITE,
-                                "fp4_rht_quantize_columnwise: RHT%d(x)ᵀ[%lld, %lld] is not finite (strict non-finite mode)",
-                                D, (long long)(first / (unsigned long long)M), (long long)(first % (unsigned long long)M));
-        }
-    }
-    if (cfg->rounding == FP4_ROUND_SR)
-        rht_quant_kernel<BF16, D, VEC, true><<<grid, kThreads, 0, s>>>(
-            x->data, x->ld, M, K, sw, scale, out->data, out->scales, out->tscale_dev, cfg->seed,
-            cfg->stream ^ FP4_STREAM_COLUMNWISE, cfg->scale_rule == FP4_SCALE_OCP, need_amax_pass, !need_amax_pass);
-    else
-        rht_quant_kernel<BF16, D, VEC, false><<<grid, kThreads, 0, s>>>(
-            x->data, x->ld, M, K, sw, scale, out->data, out->scales, out->tscale_dev, cfg->seed,
-            cfg->stream ^ FP4_STREAM_COLUMNWISE, cfg->scale_rule == FP4_SCALE_OCP, need_amax_pass, !need_amax_pass);
-    FP4_LAUNCH_CHECK("rht_quant_kernel");
-    return FP4_OK;
-}
-
-template <bool BF16, int D>
-fp4_status launch_vec(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor *out, const fp4_config *cfg,
-                      unsigned long long *bad, int strict, cudaStream_t s) {
-    using S = tile_shape<BF16, D>;
-    const size_t vb = (size_t)S::CW * S::ES;
-    const int vec = ((uintptr_t)x->data % vb == 0) && ((size_t)x->ld * S::ES) % vb == 0 && x->cols % S::CW == 0 &&
-                    (uint64_t)x->ld * S::ES <= 0xffffffffull;
-    if (vec) return launch_pair<BF16, D, true>(x, sw, scale, out, cfg, bad, strict, s);
-    return launch_pair<BF16, D, false>(x, sw, scale, out, cfg, bad, strict, s);
-}
-
-fp4_status rht_quantize_v0(fp4_context *ctx, const fp4_view *x, const fp4_config *cfg, int d,
-                                                       uint64_t sign_seed, fp4_qtensor *out, int sync_host) {
-    cudaStream_t s = (cudaStream_t)fp4_context_stream(ctx);
-    const uint32_t sw = fp4h_sign_word(d, sign_seed, 0);
-    const float scale = fp4h_scale_log2(fp4h_log2(d));
-    const int strict = cfg->nonfinite == FP4_NONFINITE_ERROR;
-    unsigned long long *bad = NULL;
-    if (strict) {
-        void *ws = NULL;
-        FP4_TRY(fp4_context_workspace(ctx, sizeof(unsigned long long), &ws));
-        bad = (unsigned long long *)ws;
-        FP4_CUDA_TRY(cudaMemsetAsync(bad, 0xff, sizeof(unsigned long long), s));
-    }
-    const int bf16 = x->dtype == FP4_DTYPE_BF16;
-    fp4_status st;
-    if (d == 16) st = bf16 ? launch_vec<true, 16>(x, sw, scale, out, cfg, bad, strict, s)
-                           : launch_vec<false, 16>(x, sw, scale, out, cfg, bad, strict, s);
-    else if (d == 32) st = bf16 ? launch_vec<true, 32>(x, sw, scale, out, cfg, bad, strict, s)
-                                : launch_vec<false, 32>(x, sw, scale, out, cfg, bad, strict, s);
-    else st = fp4_fail(FP4_ERR_INVALID_ARG, "fp4_rht_quantize_columnwise_cuda: d = %d (16 or 32)", d);
-    if (st != FP4_OK) return st;
-    out->cfg = *cfg;
-    out->cfg.stream = cfg->stream ^ FP4_STREAM_COLUMNWISE;
-    out->hadamard = d;
-    out->hadamard_seed = sign_seed;
-    if (sync_host) {
-        float h[3];
-        FP4_CUDA_TRY(cudaMemcpyAsync(h, out->tscale_dev, sizeof h, cudaMemcpyDeviceToHost, s));
-        FP4_CUDA_TRY(cudaStreamSynchronize(s));
-        out->amax = h[0];
-        out->s_enc = h[1];
-        out->s_dec = h[2];
-    }
-    return FP4_OK;
-}
-
-} // namespace v0
-
-/* Benchmark hooks (benchmarks/bench_hadamard.cu): variant 0 = the kernels above, 1 = the previous
- * tile kernels (A/B); passes bit 0 = pass 1 (memset + amax), bit 1 = pass 2. */
-static int g_rhtq_variant = 0, g_rhtq_passes = 3;
-extern "C" void fp4_rht_quantize_bench_tuning(int variant, int passes) {
-    g_rhtq_variant = variant;
-    g_rhtq_passes = passes;
-}
+/* Benchmark hook (benchmarks/bench_hadamard.cu times the NVFP4 passes alone): bit 0 = pass 1
+ * (memset + amax), bit 1 = pass 2; strict mode always runs both. Default 3. */
+static int g_rhtq_passes = 3;
+extern "C" void fp4_rht_quantize_bench_passes(int passes) { g_rhtq_passes = passes; }
 
 extern "C" fp4_status fp4_rht_quantize_columnwise_cuda(fp4_context *ctx, const fp4_view *x, const fp4_config *cfg, int d,
                                                        uint64_t sign_seed, fp4_qtensor *out, int sync_host) {
-    if (g_rhtq_variant == 1) return v0::rht_quantize_v0(ctx, x, cfg, d, sign_seed, out, sync_host);
     cudaStream_t s = (cudaStream_t)fp4_context_stream(ctx);
     const uint32_t sw = fp4h_sign_word(d, sign_seed, 0);
     const float scale = fp4h_scale_log2(fp4h_log2(d));
