@@ -21,6 +21,7 @@
 #include "fp4kit/gemm.h"
 #include "fp4kit/hadamard.h"
 #include "fp4kit/quantize.h"
+#include "dispatch.h"
 #include "linear_impl.h"
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -71,14 +72,8 @@ static void buf_free(fp4_linear_buf *b, fp4_location loc) {
 /* primitive dispatch (host reference or CUDA)                                                      */
 
 static fp4_status check_backend(fp4_context *ctx, const fp4_linear *l, const char *op) {
-    if (l->loc == FP4_HOST) return FP4_OK;
-    if (!fp4_context_is_cuda(ctx))
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: the layer lives on the device but the context is not a CUDA context", op);
-#ifdef FP4KIT_HAVE_CUDA
-    return FP4_OK;
-#else
-    return fp4_fail(FP4_ERR_UNSUPPORTED, "%s: this fp4kit was built without CUDA", op);
-#endif
+    int cuda = 0;
+    return fp4_pick_backend(ctx, l->loc, op, &cuda);
 }
 
 static fp4_status p_gemm(fp4_context *ctx, fp4_location loc, int64_t M, int64_t N, int64_t K, const float *A,
