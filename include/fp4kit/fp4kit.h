@@ -27,12 +27,8 @@
 #include "fp4kit/recipe.h"
 #include "fp4kit/safetensors.h"
 #include "fp4kit/train.h"
-#if __has_include("fp4kit/hadamard.h")
-#include "fp4kit/hadamard.h"
-#endif
-#if __has_include("fp4kit/gemm.h")
 #include "fp4kit/gemm.h"
-#endif
+#include "fp4kit/hadamard.h"
 
 #define FP4KIT_VERSION_MAJOR 0
 #define FP4KIT_VERSION_MINOR 1
