@@ -13,6 +13,9 @@
  *   fwht{16,128,4096}    standalone RHT along rows, BF16 -> BF16                      2B
  *   rht16_pass1_amax     diagnostics: NVFP4 pass 1 alone (B), pass 2 alone RNE / SR (B + O)
  *   rht16_pass2_{rne,sr}
+ *   rht16_pass2_*_{half,bulk,16w,whole}  A/B: the experimental half-item pass 2 (rht_quantize.cu's
+ *                        fp4_rht_quantize_bench_variant): 16-byte cp.async, cp.async.bulk, held to
+ *                        16 warps/SM, codes stored per item
  * BENCH_HADAMARD_MODES=a,b limits the run to those modes (e.g. under ncu).
  * Timing: CUDA events around each call, 5 warm-ups, median of 25 runs, inputs and outputs
  * rotated over 2 sets (256 MiB of input) so L2 never holds a whole input from the previous run.
@@ -37,10 +40,12 @@ typedef struct {
     int api;
     int passes;  /* reads of the input counted in the bytes */
     int pmask;   /* fused kernels: 3 both passes; 1 pass 1 only (bytes B); 2 pass 2 only (bytes B + O) */
+    int variant; /* fused kernels, A/B (rht_quantize.cu's fp4_rht_quantize_bench_variant): 0 default */
 } hmode;
 
 /* rht_quantize.cu's benchmark hook: which NVFP4 passes run (bit 0 amax, bit 1 quantize). */
 extern "C" void fp4_rht_quantize_bench_passes(int passes);
+extern "C" void fp4_rht_quantize_bench_variant(int v);
 
 static const hmode modes[] = {
     {"rht16_nvfp4_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 3},
@@ -54,6 +59,13 @@ static const hmode modes[] = {
     {"rht16_pass1_amax", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 1},
     {"rht16_pass2_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2},
     {"rht16_pass2_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2},
+    /* A/B (experimental half-item pass 2; default = the kernel above): 16-byte cp.async, SR,
+     * cp.async.bulk, 16 warps/SM, codes stored per item */
+    {"rht16_pass2_rne_half", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 1},
+    {"rht16_pass2_sr_half", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2, 1},
+    {"rht16_pass2_rne_bulk", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 2},
+    {"rht16_pass2_rne_16w", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 3},
+    {"rht16_pass2_rne_whole", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 4},
 };
 #define NMODES ((int)(sizeof modes / sizeof modes[0]))
 
@@ -80,6 +92,7 @@ static int run_mode(fp4_context *ctx, const hmode *m, const fp4_view *x, fp4_qte
     if (m->fused) {
         const fp4_config cfg = mode_cfg(m);
         fp4_rht_quantize_bench_passes(m->pmask);
+        fp4_rht_quantize_bench_variant(m->variant);
         st = m->api ? fp4_rht_quantize_columnwise(ctx, x, &cfg, m->d, 0, q)
                     : fp4_rht_quantize_columnwise_cuda(ctx, x, &cfg, m->d, 0, q, 0);
     } else {
@@ -109,6 +122,7 @@ static int validate(fp4_context *ctx, const hmode *m) {
     if (ok && m->fused) {
         const fp4_config cfg = mode_cfg(m);
         fp4_rht_quantize_bench_passes(3);
+        fp4_rht_quantize_bench_variant(m->variant);
         fp4_qtensor a, b;
         ok = fp4_qtensor_alloc(&a, C, R, &cfg, FP4_HOST) == FP4_OK && fp4_qtensor_alloc(&b, C, R, &cfg, FP4_DEVICE) == FP4_OK &&
              fp4_rht_quantize_columnwise(NULL, &vh, &cfg, m->d, 0, &a) == FP4_OK &&
@@ -204,6 +218,7 @@ int main(void) {
         printf("%-22s %10.4f %10.1f %7.1f%% %6s\n", modes[mi].name, ms_[mi], gbps[mi], 100.0 * gbps[mi] / copy,
                valid[mi] ? "PASS" : "FAIL");
     fp4_rht_quantize_bench_passes(3);
+    fp4_rht_quantize_bench_variant(0);
     for (int i = 0; i < NSETS; i++) {
         cudaFree(x[i]);
         cudaFree(y[i]);
