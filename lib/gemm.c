@@ -85,8 +85,6 @@ fp4_status fp4_gemm_ex(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor
     if (mode != FP4_ALPHA_SDEC && mode != FP4_ALPHA_AMAX)
         return fp4_fail(FP4_ERR_INVALID_ARG, "%s: invalid alpha mode %d", op, (int)mode);
     FP4_TRY(check_out(op, c, beta, d, a->rows, b->rows));
-    if (a->loc != d->loc || b->loc != d->loc)
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
     int cuda = 0;
     FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
     const fp4_view *cc = beta != 0.0f ? c : NULL;
@@ -107,8 +105,6 @@ fp4_status fp4_gemm_w4a16_ex(fp4_context *ctx, const fp4_view *x, const fp4_qten
         return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: x is [%lld, %lld], w is [%lld, %lld]", op, (long long)x->rows,
                         (long long)x->cols, (long long)w->rows, (long long)w->cols);
     FP4_TRY(check_out(op, c, beta, d, x->rows, w->rows));
-    if (x->loc != d->loc || w->loc != d->loc)
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
     int cuda = 0;
     FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
     const fp4_view *cc = beta != 0.0f ? c : NULL;
@@ -133,8 +129,6 @@ fp4_status fp4_gemm_bf16(fp4_context *ctx, const fp4_view *a, const fp4_view *b,
         return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: A is [%lld, %lld], B is [%lld, %lld]", op, (long long)a->rows,
                         (long long)a->cols, (long long)b->rows, (long long)b->cols);
     FP4_TRY(check_out(op, c, beta, d, a->rows, b->rows));
-    if (a->loc != d->loc || b->loc != d->loc)
-        return fp4_fail(FP4_ERR_INVALID_ARG, "%s: operands live in different places (host and device)", op);
     int cuda = 0;
     FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
     const fp4_view *cc = beta != 0.0f ? c : NULL;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fp4kit/context.h"
+#include "fp4kit/quantize.h"
 
 int fp4t_have_gpu(void) { return fp4_build_has_cuda() && fp4_cuda_device_count() > 0; }
 
@@ -85,4 +86,25 @@ const char *fp4t_tmpdir(void) {
 char *fp4t_tmppath(char *buf, size_t cap, const char *name) {
     snprintf(buf, cap, "%s/%s", fp4t_tmpdir(), name);
     return buf;
+}
+
+float *fp4t_gauss_blocks(int64_t n, uint64_t seed, double spread) {
+    float *x = malloc((size_t)n * sizeof(float));
+    if (!x) return NULL;
+    fp4t_rng g;
+    fp4t_rng_seed(&g, seed);
+    double mag = 1.0;
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 16 == 0) mag = exp(spread * fp4t_rng_normal(&g));
+        x[i] = (float)(fp4t_rng_normal(&g) * mag);
+    }
+    return x;
+}
+
+fp4_status fp4t_quantize_host(float *x, int64_t R, int64_t C, const fp4_config *cfg, fp4_qtensor *row,
+                              fp4_qtensor *col) {
+    fp4_view v = fp4_view_make(x, FP4_DTYPE_F32, R, C, FP4_HOST);
+    if (row) FP4_TRY(fp4_qtensor_alloc(row, R, C, cfg, FP4_HOST));
+    if (col) FP4_TRY(fp4_qtensor_alloc(col, C, R, cfg, FP4_HOST));
+    return fp4_quantize(NULL, &v, cfg, row, col);
 }

@@ -34,6 +34,17 @@ uint64_t fp4t_rng_u64(fp4t_rng *r);
 double fp4t_rng_uniform(fp4t_rng *r);              /* [0, 1) */
 double fp4t_rng_normal(fp4t_rng *r);               /* N(0, 1) */
 
+/* n floats of Gaussian data whose 16-element blocks span a wide dynamic range (log-normal block
+ * magnitudes, exp(spread * N(0,1))). malloc'ed; the caller frees. */
+float *fp4t_gauss_blocks(int64_t n, uint64_t seed, double spread);
+
+/* Allocate the requested host outputs (row [R, C], col [C, R]; either may be NULL) and quantize
+ * the F32 array x [R, C] into them with fp4_quantize. */
+struct fp4_config;
+struct fp4_qtensor;
+fp4_status fp4t_quantize_host(float *x, int64_t R, int64_t C, const struct fp4_config *cfg, struct fp4_qtensor *row,
+                              struct fp4_qtensor *col);
+
 /* A per-process temporary directory (created on first use, e.g. /tmp/fp4t-XXXXXX). */
 const char *fp4t_tmpdir(void);
 /* Writes "<tmpdir>/<name>" into buf and returns buf. */

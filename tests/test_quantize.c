@@ -26,25 +26,7 @@ static uint8_t scale_at(const fp4_qtensor *q, int64_t r, int64_t c) {
     return q->scales[r * (q->cols / bw) + c / bw];
 }
 
-/* Gaussian data whose 16-element blocks span a wide dynamic range (log-normal block magnitudes). */
-static float *gauss(int64_t n, uint64_t seed, double spread) {
-    float *x = malloc((size_t)n * sizeof(float));
-    fp4t_rng g;
-    fp4t_rng_seed(&g, seed);
-    double mag = 1.0;
-    for (int64_t i = 0; i < n; i++) {
-        if (i % 16 == 0) mag = exp(spread * fp4t_rng_normal(&g));
-        x[i] = (float)(fp4t_rng_normal(&g) * mag);
-    }
-    return x;
-}
 
-static fp4_status quant(float *x, int64_t R, int64_t C, const fp4_config *cfg, fp4_qtensor *row, fp4_qtensor *col) {
-    fp4_view v = fp4_view_make(x, FP4_DTYPE_F32, R, C, FP4_HOST);
-    if (row) FP4_TRY(fp4_qtensor_alloc(row, R, C, cfg, FP4_HOST));
-    if (col) FP4_TRY(fp4_qtensor_alloc(col, C, R, cfg, FP4_HOST));
-    return fp4_quantize(NULL, &v, cfg, row, col);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* independent oracle: recompute every scale byte and code from the spec text                 */
@@ -119,7 +101,7 @@ static void test_worked_example_nvfp4(void) {
     x[16] = 10.0f; /* the block holding the global amax */
     fp4_config cfg = fp4_config_nvfp4();
     fp4_qtensor q;
-    FP4T_ASSERT_OK(quant(x, 1, 32, &cfg, &q, NULL));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, 1, 32, &cfg, &q, NULL));
     CU_ASSERT_EQUAL(fp4_f32_bits(q.s_enc), 0x43866666u);
     CU_ASSERT_EQUAL(fp4_f32_bits(q.s_dec), 0x3B73CF3Eu);
     CU_ASSERT_EQUAL(q.amax, 10.0f);
@@ -152,7 +134,7 @@ static void test_worked_example_mxfp4(void) {
     memcpy(x, EX_BLOCK, sizeof EX_BLOCK);
     fp4_config cfg = fp4_config_mxfp4();
     fp4_qtensor q;
-    FP4T_ASSERT_OK(quant(x, 1, 32, &cfg, &q, NULL));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, 1, 32, &cfg, &q, NULL));
     CU_ASSERT_EQUAL(q.scales[0], 125); /* 2^-2 */
     CU_ASSERT_EQUAL(q.s_enc, 1.0f);
     CU_ASSERT_EQUAL(q.s_dec, 1.0f);
@@ -172,7 +154,7 @@ static void test_worked_example_mxfp4(void) {
 
 static void test_oracle_all_configs(void) {
     const int64_t R = 64, C = 96;
-    float *x = gauss(R * C, 1, 2.0);
+    float *x = fp4t_gauss_blocks(R * C, 1, 2.0);
     x[5 * C + 7] = NAN; /* default mode: ignored by amax, code 7 */
     fp4_config cfgs[6] = {fp4_config_nvfp4(), fp4_config_nvfp4(), fp4_config_nvfp4(),
                           fp4_config_mxfp4(), fp4_config_mxfp4(), fp4_config_mxfp4()};
@@ -185,7 +167,7 @@ static void test_oracle_all_configs(void) {
     cfgs[5].seed = 5;
     for (int k = 0; k < 6; k++) {
         fp4_qtensor r, c;
-        FP4T_ASSERT_OK(quant(x, R, C, &cfgs[k], &r, &c));
+        FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfgs[k], &r, &c));
         CU_ASSERT_EQUAL(oracle_mismatches(x, R, C, &cfgs[k], &r, 0), 0);
         CU_ASSERT_EQUAL(oracle_mismatches(x, R, C, &cfgs[k], &c, 1), 0);
         CU_ASSERT_EQUAL(code_at(&r, 5, 7), 0x7);
@@ -198,11 +180,11 @@ static void test_oracle_all_configs(void) {
 
 static void test_16x16_transpose_identity(void) {
     const int64_t R = 48, C = 80;
-    float *x = gauss(R * C, 2, 1.5);
+    float *x = fp4t_gauss_blocks(R * C, 2, 1.5);
     fp4_config cfg = fp4_config_nvfp4();
     cfg.block = FP4_BLOCK_16x16;
     fp4_qtensor r, c;
-    FP4T_ASSERT_OK(quant(x, R, C, &cfg, &r, &c));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfg, &r, &c));
     int bad = 0;
     for (int64_t i = 0; i < R; i++)
         for (int64_t j = 0; j < C; j++) {
@@ -222,17 +204,17 @@ static void test_16x16_transpose_identity(void) {
  * columnwise SR stream), and differs from the transposed rowwise copy (made from X, not Q(X)). */
 static void test_columnwise_from_input(void) {
     const int64_t R = 32, C = 48;
-    float *x = gauss(R * C, 3, 1.0), *xt = malloc(sizeof(float) * R * C);
+    float *x = fp4t_gauss_blocks(R * C, 3, 1.0), *xt = malloc(sizeof(float) * R * C);
     for (int64_t i = 0; i < R; i++)
         for (int64_t j = 0; j < C; j++) xt[j * R + i] = x[i * C + j];
     for (int sr = 0; sr < 2; sr++) {
         fp4_config cfg = fp4_config_nvfp4();
         if (sr) { cfg.rounding = FP4_ROUND_SR; cfg.seed = 9; cfg.stream = 3; }
         fp4_qtensor r, c, t;
-        FP4T_ASSERT_OK(quant(x, R, C, &cfg, &r, &c));
+        FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfg, &r, &c));
         fp4_config tcfg = cfg;
         tcfg.stream = cfg.stream ^ FP4_STREAM_COLUMNWISE;
-        FP4T_ASSERT_OK(quant(xt, C, R, &tcfg, &t, NULL));
+        FP4T_ASSERT_OK(fp4t_quantize_host(xt, C, R, &tcfg, &t, NULL));
         CU_ASSERT_EQUAL(memcmp(c.data, t.data, fp4_qtensor_data_bytes(&t)), 0);
         CU_ASSERT_EQUAL(memcmp(c.scales, t.scales, fp4_qtensor_scale_bytes(&t)), 0);
         CU_ASSERT_EQUAL(c.cfg.stream, tcfg.stream);
@@ -293,7 +275,7 @@ static void test_roundtrip_bounds(void) {
     const int64_t R = 64, C = 1024;
     const double scales[3] = {1.0, 1e-30, 1e30};
     for (int s = 0; s < 3; s++) {
-        float *x = gauss(R * C, 10 + s, 0.0); /* plain N(0, scale^2) */
+        float *x = fp4t_gauss_blocks(R * C, 10 + s, 0.0); /* plain N(0, scale^2) */
         for (int64_t i = 0; i < R * C; i++) x[i] = (float)(x[i] * scales[s]);
         fp4_config cfgs[3] = {fp4_config_nvfp4(), fp4_config_mxfp4(), fp4_config_mxfp4()};
         cfgs[2].scale_rule = FP4_SCALE_OCP;
@@ -305,7 +287,7 @@ static void test_roundtrip_bounds(void) {
         const double rms_max[3] = {0.115, 0.145, 0.14};
         for (int k = 0; k < 3; k++) {
             fp4_qtensor q;
-            FP4T_ASSERT_OK(quant(x, R, C, &cfgs[k], &q, NULL));
+            FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfgs[k], &q, NULL));
             double rms, maxv;
             CU_ASSERT_EQUAL(roundtrip_violations(x, R, C, &q, &rms, &maxv), 0);
             if (getenv("FP4T_VERBOSE") || rms > rms_max[k]) fprintf(stderr, "\n    cfg %d scale %g: rel rms %.4f\n", k, scales[s], rms);
@@ -333,7 +315,7 @@ static void test_zeros(void) {
         fp4_view yv = fp4_view_make(y, FP4_DTYPE_F32, 2, 64, FP4_HOST);
         /* all-zero tensor */
         float z[128] = {0};
-        FP4T_ASSERT_OK(quant(z, 2, 64, &cfg, &q, NULL));
+        FP4T_ASSERT_OK(fp4t_quantize_host(z, 2, 64, &cfg, &q, NULL));
         CU_ASSERT_EQUAL(q.amax, 0.0f);
         CU_ASSERT_EQUAL(q.s_enc, 1.0f);
         CU_ASSERT_EQUAL(q.s_dec, 1.0f);
@@ -345,7 +327,7 @@ static void test_zeros(void) {
         CU_ASSERT_EQUAL(bad, 0);
         fp4_qtensor_free(&q);
         /* zero blocks inside a non-zero tensor */
-        FP4T_ASSERT_OK(quant(x, 2, 64, &cfg, &q, NULL));
+        FP4T_ASSERT_OK(fp4t_quantize_host(x, 2, 64, &cfg, &q, NULL));
         FP4T_ASSERT_OK(fp4_dequantize(NULL, &q, &yv));
         bad = 0;
         for (int i = 0; i < 128; i++) {
@@ -367,7 +349,7 @@ static void test_nonfinite_default(void) {
     x[32 + 21] = -INFINITY;
     fp4_config cfg = fp4_config_nvfp4();
     fp4_qtensor q;
-    FP4T_ASSERT_OK(quant(x, 2, 32, &cfg, &q, NULL));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, 2, 32, &cfg, &q, NULL));
     CU_ASSERT(isinf(q.amax));
     CU_ASSERT_EQUAL(q.s_enc, 1.0f);                 /* Inf amax -> S_enc = 1 */
     CU_ASSERT_EQUAL(scale_at(&q, 1, 20), 0x7e);     /* the Inf block saturates to 448 */
@@ -382,9 +364,9 @@ static void test_nonfinite_default(void) {
     fp4_qtensor a, b;
     for (int f = 0; f < 2; f++) {
         cfg = f ? fp4_config_mxfp4() : fp4_config_nvfp4();
-        FP4T_ASSERT_OK(quant(x, 2, 32, &cfg, &a, NULL));
+        FP4T_ASSERT_OK(fp4t_quantize_host(x, 2, 32, &cfg, &a, NULL));
         x[3] = 0.0f;
-        FP4T_ASSERT_OK(quant(x, 2, 32, &cfg, &b, NULL));
+        FP4T_ASSERT_OK(fp4t_quantize_host(x, 2, 32, &cfg, &b, NULL));
         x[3] = NAN;
         CU_ASSERT_EQUAL(fp4_f32_bits(a.amax), fp4_f32_bits(b.amax));
         CU_ASSERT_EQUAL(memcmp(a.scales, b.scales, fp4_qtensor_scale_bytes(&a)), 0);
@@ -437,10 +419,10 @@ static void test_subnormal_inputs(void) {
     for (int f = 0; f < 2; f++) {
         fp4_config cfg = f ? fp4_config_mxfp4() : fp4_config_nvfp4();
         fp4_qtensor q;
-        FP4T_ASSERT_OK(quant(x, 2, 32, &cfg, &q, NULL));
+        FP4T_ASSERT_OK(fp4t_quantize_host(x, 2, 32, &cfg, &q, NULL));
         CU_ASSERT_EQUAL(oracle_mismatches(x, 2, 32, &cfg, &q, 0), 0);
         fp4_qtensor_free(&q);
-        FP4T_ASSERT_OK(quant(x + 32, 1, 32, &cfg, &q, NULL)); /* all subnormal */
+        FP4T_ASSERT_OK(fp4t_quantize_host(x + 32, 1, 32, &cfg, &q, NULL)); /* all subnormal */
         CU_ASSERT_EQUAL(oracle_mismatches(x + 32, 1, 32, &cfg, &q, 0), 0);
         if (!f) CU_ASSERT_EQUAL(q.s_enc, FLT_MAX); /* 2688/amax overflows -> FLT_MAX */
         float y[32];
@@ -470,14 +452,14 @@ static void test_mxfp4_rules(void) {
     float y[32];
     fp4_view yv = fp4_view_make(y, FP4_DTYPE_F32, 1, 32, FP4_HOST);
     cfg.scale_rule = FP4_SCALE_OCP;
-    FP4T_ASSERT_OK(quant(x, 1, 32, &cfg, &q, NULL));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, 1, 32, &cfg, &q, NULL));
     FP4T_ASSERT_OK(fp4_dequantize(NULL, &q, &yv));
     CU_ASSERT_EQUAL(q.scales[0], 127); /* X = 1 */
     CU_ASSERT_EQUAL(y[9], 6.0f);       /* 7 clips to 6 */
     CU_ASSERT_EQUAL(y[10], -4.0f);     /* 5 -> 4 (tie to even) */
     fp4_qtensor_free(&q);
     cfg.scale_rule = FP4_SCALE_RCEIL;
-    FP4T_ASSERT_OK(quant(x, 1, 32, &cfg, &q, NULL));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, 1, 32, &cfg, &q, NULL));
     FP4T_ASSERT_OK(fp4_dequantize(NULL, &q, &yv));
     CU_ASSERT_EQUAL(q.scales[0], 128); /* X = 2 */
     CU_ASSERT_EQUAL(y[9], 8.0f);       /* 3.5 -> 4 (tie) -> 8 */

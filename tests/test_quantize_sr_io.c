@@ -13,53 +13,35 @@
 #include "fp4kit/formats_inline.h"
 #include "harness.h"
 
-/* Gaussian data whose 16-element blocks span a wide dynamic range (log-normal block magnitudes). */
-static float *gauss(int64_t n, uint64_t seed, double spread) {
-    float *x = malloc((size_t)n * sizeof(float));
-    fp4t_rng g;
-    fp4t_rng_seed(&g, seed);
-    double mag = 1.0;
-    for (int64_t i = 0; i < n; i++) {
-        if (i % 16 == 0) mag = exp(spread * fp4t_rng_normal(&g));
-        x[i] = (float)(fp4t_rng_normal(&g) * mag);
-    }
-    return x;
-}
 
-static fp4_status quant(float *x, int64_t R, int64_t C, const fp4_config *cfg, fp4_qtensor *row, fp4_qtensor *col) {
-    fp4_view v = fp4_view_make(x, FP4_DTYPE_F32, R, C, FP4_HOST);
-    if (row) FP4_TRY(fp4_qtensor_alloc(row, R, C, cfg, FP4_HOST));
-    if (col) FP4_TRY(fp4_qtensor_alloc(col, C, R, cfg, FP4_HOST));
-    return fp4_quantize(NULL, &v, cfg, row, col);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* stochastic rounding                                                                        */
 
 static void test_sr_reproducible(void) {
     const int64_t R = 32, C = 64;
-    float *x = gauss(R * C, 4, 1.0);
+    float *x = fp4t_gauss_blocks(R * C, 4, 1.0);
     fp4_config cfg = fp4_config_nvfp4();
     cfg.rounding = FP4_ROUND_SR;
     cfg.seed = 1;
     fp4_qtensor a, b, c, d, e;
     omp_set_num_threads(1);
-    FP4T_ASSERT_OK(quant(x, R, C, &cfg, &a, &e));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfg, &a, &e));
     omp_set_num_threads(2);
-    FP4T_ASSERT_OK(quant(x, R, C, &cfg, &b, NULL));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfg, &b, NULL));
     const size_t nb = fp4_qtensor_data_bytes(&a);
     CU_ASSERT_EQUAL(memcmp(a.data, b.data, nb), 0); /* same seed: same bits, 1 vs 2 threads */
     fp4_qtensor_free(&b);
-    FP4T_ASSERT_OK(quant(x, R, C, &cfg, &b, &d)); /* 2 threads, columnwise too */
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfg, &b, &d)); /* 2 threads, columnwise too */
     CU_ASSERT_EQUAL(memcmp(e.data, d.data, nb), 0);
     cfg.seed = 2;
-    FP4T_ASSERT_OK(quant(x, R, C, &cfg, &c, NULL));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfg, &c, NULL));
     int dseed = 0, dstream = 0;
     for (size_t i = 0; i < nb; i++) dseed += a.data[i] != c.data[i];
     fp4_qtensor_free(&c);
     cfg.seed = 1;
     cfg.stream = 1;
-    FP4T_ASSERT_OK(quant(x, R, C, &cfg, &c, NULL));
+    FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfg, &c, NULL));
     for (size_t i = 0; i < nb; i++) dstream += a.data[i] != c.data[i];
     /* With ~2/3 of elements strictly between grid points, identical outputs for independent bits
      * would have probability far below 1e-100; a scale is never affected. */
@@ -85,7 +67,7 @@ static void test_sr_reproducible(void) {
 static void test_sr_unbiased_tensor(void) {
     const int64_t R = 16, C = 64, n = R * C;
     const int NS = 2000;
-    float *x = gauss(n, 5, 1.0);
+    float *x = fp4t_gauss_blocks(n, 5, 1.0);
     double *sum = calloc((size_t)n, sizeof(double));
     float *y = malloc(sizeof(float) * n);
     fp4_config cfg = fp4_config_nvfp4();
@@ -142,7 +124,7 @@ static void test_sr_unbiased_tensor(void) {
 
 static void test_bf16_and_strides(void) {
     const int64_t R = 32, C = 64, ld = 80;
-    float *x = gauss(R * C, 6, 1.0);
+    float *x = fp4t_gauss_blocks(R * C, 6, 1.0);
     uint16_t *xb = malloc(sizeof(uint16_t) * R * ld);
     float *xs = malloc(sizeof(float) * R * ld);
     for (int64_t i = 0; i < R; i++)
@@ -154,7 +136,7 @@ static void test_bf16_and_strides(void) {
     fp4_config cfgs[2] = {fp4_config_nvfp4(), fp4_config_mxfp4()};
     for (int k = 0; k < 2; k++) {
         fp4_qtensor a, ac, b, bc;
-        FP4T_ASSERT_OK(quant(x, R, C, &cfgs[k], &a, &ac));
+        FP4T_ASSERT_OK(fp4t_quantize_host(x, R, C, &cfgs[k], &a, &ac));
         fp4_view vb = {xb, FP4_DTYPE_BF16, R, C, ld, FP4_HOST}, vs = {xs, FP4_DTYPE_F32, R, C, ld, FP4_HOST};
         FP4T_ASSERT_OK(fp4_qtensor_alloc(&b, R, C, &cfgs[k], FP4_HOST));
         FP4T_ASSERT_OK(fp4_qtensor_alloc(&bc, C, R, &cfgs[k], FP4_HOST));

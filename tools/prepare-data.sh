@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/prepare-data.sh — fetch the real-text corpora (/work/shared/data/README.md, docs/data.md),
+# tools/prepare-data.sh — fetch the real-text corpora (shared/data/README.md, docs/data.md),
 # write one UTF-8 text file per document, split by whole documents into train/val and tokenize
 # into token shards for the language-model trainer.
 #
