@@ -30,27 +30,7 @@ static char data_dir[1024];
 static int suite_init(void) {
     if (!fp4t_have_gpu()) return 0;
     if (fp4_context_create_cuda(0, NULL, &ctx) != FP4_OK) return 1;
-    snprintf(data_dir, sizeof data_dir, "%s/data", fp4t_tmpdir());
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", data_dir);
-    if (system(cmd) != 0) return 1;
-    const char *phrase = "the quick brown fox jumps over the lazy dog; ";
-    const size_t n = 60000;
-    uint32_t *ids = malloc(n * sizeof *ids);
-    fp4t_rng r;
-    fp4t_rng_seed(&r, 9);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c = (uint32_t)phrase[i % strlen(phrase)] % 64u;
-        if (fp4t_rng_u64(&r) % 10 == 0) c = (uint32_t)(fp4t_rng_u64(&r) % 64);
-        ids[i] = c;
-    }
-    char p[1100];
-    snprintf(p, sizeof p, "%s/pretrain_train.bin", data_dir);
-    fp4_status s = fp4_shard_write(p, ids, n, 64, 0);
-    snprintf(p, sizeof p, "%s/pretrain_val.bin", data_dir);
-    if (s == FP4_OK) s = fp4_shard_write(p, ids + 50000, 10000, 64, 0);
-    free(ids);
-    return s != FP4_OK;
+    return fp4t_tiny_corpus(data_dir, sizeof data_dir) != FP4_OK;
 }
 
 static int suite_clean(void) {

@@ -2,11 +2,14 @@
 #include "harness.h"
 
 #include <CUnit/Basic.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fp4kit/context.h"
+#include "fp4kit/data.h"
 #include "fp4kit/quantize.h"
 
 int fp4t_have_gpu(void) { return fp4_build_has_cuda() && fp4_cuda_device_count() > 0; }
@@ -107,4 +110,27 @@ fp4_status fp4t_quantize_host(float *x, int64_t R, int64_t C, const fp4_config *
     if (row) FP4_TRY(fp4_qtensor_alloc(row, R, C, cfg, FP4_HOST));
     if (col) FP4_TRY(fp4_qtensor_alloc(col, C, R, cfg, FP4_HOST));
     return fp4_quantize(NULL, &v, cfg, row, col);
+}
+
+fp4_status fp4t_tiny_corpus(char *dir, size_t cap) {
+    snprintf(dir, cap, "%s/data", fp4t_tmpdir());
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return fp4_fail(FP4_ERR_IO, "mkdir %s failed", dir);
+    const char *phrase = "the quick brown fox jumps over the lazy dog; ";
+    const size_t n = 60000, plen = strlen(phrase);
+    uint32_t *ids = malloc(n * sizeof *ids);
+    if (!ids) return fp4_fail(FP4_ERR_NOMEM, "fp4t_tiny_corpus: out of memory");
+    fp4t_rng r;
+    fp4t_rng_seed(&r, 9);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = (uint32_t)phrase[i % plen] % 64u;
+        if (fp4t_rng_u64(&r) % 10 == 0) c = (uint32_t)(fp4t_rng_u64(&r) % 64);
+        ids[i] = c;
+    }
+    char p[1100];
+    snprintf(p, sizeof p, "%s/pretrain_train.bin", dir);
+    fp4_status s = fp4_shard_write(p, ids, n, 64, 0);
+    snprintf(p, sizeof p, "%s/pretrain_val.bin", dir);
+    if (s == FP4_OK) s = fp4_shard_write(p, ids + 50000, 10000, 64, 0);
+    free(ids);
+    return s;
 }

@@ -45,6 +45,11 @@ struct fp4_qtensor;
 fp4_status fp4t_quantize_host(float *x, int64_t R, int64_t C, const struct fp4_config *cfg, struct fp4_qtensor *row,
                               struct fp4_qtensor *col);
 
+/* A tiny text-like corpus for trainer tests: <tmpdir>/data/pretrain_{train,val}.bin, vocabulary 64,
+ * a repeating phrase with 10 % noise (60000 train tokens; val = the last 10000). Writes the
+ * directory into dir. */
+fp4_status fp4t_tiny_corpus(char *dir, size_t cap);
+
 /* A per-process temporary directory (created on first use, e.g. /tmp/fp4t-XXXXXX). */
 const char *fp4t_tmpdir(void);
 /* Writes "<tmpdir>/<name>" into buf and returns buf. */

@@ -20,28 +20,7 @@
 static char data_dir[1024];
 
 static int init(void) {
-    snprintf(data_dir, sizeof data_dir, "%s/data", fp4t_tmpdir());
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", data_dir);
-    if (system(cmd) != 0) return 1;
-    /* text-like synthetic tokens: a repeating phrase with noise, vocabulary 64 */
-    const char *phrase = "the quick brown fox jumps over the lazy dog; ";
-    const size_t n = 60000;
-    uint32_t *ids = malloc(n * sizeof *ids);
-    fp4t_rng r;
-    fp4t_rng_seed(&r, 9);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c = (uint32_t)phrase[i % strlen(phrase)] % 64u;
-        if (fp4t_rng_u64(&r) % 10 == 0) c = (uint32_t)(fp4t_rng_u64(&r) % 64);
-        ids[i] = c;
-    }
-    char p[1100];
-    snprintf(p, sizeof p, "%s/pretrain_train.bin", data_dir);
-    fp4_status s = fp4_shard_write(p, ids, n, 64, 0);
-    snprintf(p, sizeof p, "%s/pretrain_val.bin", data_dir);
-    if (s == FP4_OK) s = fp4_shard_write(p, ids + 50000, 10000, 64, 0);
-    free(ids);
-    return s != FP4_OK;
+    return fp4t_tiny_corpus(data_dir, sizeof data_dir) != FP4_OK;
 }
 
 static fp4_train_config tiny(const char *out, const char *recipe) {
