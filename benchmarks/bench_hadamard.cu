@@ -16,6 +16,8 @@
  *   rht16_pass2_*_{half,bulk,16w,whole}  A/B: the experimental half-item pass 2 (rht_quantize.cu's
  *                        fp4_rht_quantize_bench_variant): 16-byte cp.async, cp.async.bulk, held to
  *                        16 warps/SM, codes stored per item
+ *   rht16_*_old          A/B: the pass-2 kernel that was the default before notes run 8
+ *   rht16_pass2_*_s8     the default strip kernel with 8-item strips forced (= default at 8192²)
  * BENCH_HADAMARD_MODES=a,b limits the run to those modes (e.g. under ncu).
  * Timing: CUDA events around each call, 5 warm-ups, median of 25 runs, inputs and outputs
  * rotated over 2 sets (256 MiB of input) so L2 never holds a whole input from the previous run.
@@ -66,6 +68,14 @@ static const hmode modes[] = {
     {"rht16_pass2_rne_bulk", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 2},
     {"rht16_pass2_rne_16w", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 3},
     {"rht16_pass2_rne_whole", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 4},
+    /* A/B: rht_quant_kernel, the default pass 2 before run 8 (variant 5); the strip kernel with
+     * 8-item strips forced (variant 6: validates full strips on the small check shapes too) */
+    {"rht16_nvfp4_rne_old", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 3, 5},
+    {"rht16_nvfp4_sr_old", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2, 3, 5},
+    {"rht16_pass2_rne_old", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 5},
+    {"rht16_pass2_sr_old", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2, 5},
+    {"rht16_pass2_rne_s8", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 6},
+    {"rht16_pass2_sr_s8", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2, 6},
 };
 #define NMODES ((int)(sizeof modes / sizeof modes[0]))
 
@@ -106,9 +116,8 @@ static int run_mode(fp4_context *ctx, const hmode *m, const fp4_view *x, fp4_qte
     return 0;
 }
 
-/* Bit-exact check of one mode against the CPU reference on a 1024 x 4096 BF16 tensor (ld > cols). */
-static int validate(fp4_context *ctx, const hmode *m) {
-    const int64_t R = 1024, C = 4096, ld = 4104;
+/* Bit-exact check of one mode against the CPU reference on an R x C BF16 tensor (ld > cols). */
+static int validate_shape(fp4_context *ctx, const hmode *m, int64_t R, int64_t C, int64_t ld) {
     uint16_t *hx = (uint16_t *)malloc((size_t)R * ld * 2);
     for (int64_t i = 0; i < R * ld; i++) {
         uint64_t z = (uint64_t)i * 0x9E3779B97F4A7C15ull;
@@ -151,6 +160,15 @@ static int validate(fp4_context *ctx, const hmode *m) {
     fp4_device_free(dx);
     fp4_device_free(dy);
     free(hx);
+    if (!ok) printf("validate %-20s [%lld x %lld] ld %lld FAIL\n", m->name, (long long)R, (long long)C, (long long)ld);
+    return ok;
+}
+
+/* 1024 x 4096 (ld 4104); fused modes also on 832 x 192 (M % 512 != 0, M % 256 != 0: a 5-item
+ * tail strip) and 768 x 128 (M % 256 == 0, a 4-item tail strip). */
+static int validate(fp4_context *ctx, const hmode *m) {
+    int ok = validate_shape(ctx, m, 1024, 4096, 4104);
+    if (m->fused) ok = validate_shape(ctx, m, 832, 192, 200) & validate_shape(ctx, m, 768, 128, 136) & ok;
     printf("validate %-20s %s\n", m->name, ok ? "PASS" : "FAIL");
     return ok;
 }

@@ -593,6 +593,140 @@ __global__ void __launch_bounds__(kThreads, MINB)
     }
 }
 
+/* Pass 2, default for BF16, d = 16, TE signs, M % 64 == 0, K % 64 == 0, 16-byte aligned rows and
+ * outputs. The arithmetic, item shape (64 tokens x 64 columns, lane = columns 2l, 2l+1), loader
+ * (two 4 KB half-item slots per warp by 16-byte cp.async, one half in flight while the other is
+ * computed) and per-chunk code (quant_chunk) are rht_quant_bulk_kernel's; the difference is what
+ * the stores look like to L2 (notes runs 5-8: writes that fill only part of a 32-byte sector are
+ * expensive on the H100):
+ *   - a warp walks a strip of kStrip = 8 consecutive items of one column tile (512 tokens), so
+ *     per column it produces 8 x 4 = 32 scale bytes = one whole sector; they stay in registers
+ *     (rotated in, so every index is a compile-time constant) and are stored at the end of the
+ *     strip as two back-to-back uint4;
+ *   - the codes of an item (32 bytes per column) are stored at the end of the item, two
+ *     back-to-back uint4 (one whole sector).
+ * Strips are visited in reverse (see rht_quant_kernel). The last strip of a column tile may have
+ * fewer than 8 items (M % 512 != 0): its scale words are stored one by one (4-byte stores), as
+ * are all scale words when M % 256 != 0 (scale rows not 16-byte aligned). Strip length sl (items,
+ * 1 .. kStrip; the host picks 8 unless that leaves fewer than half the resident warps busy, then
+ * 4, 2, 1: small M x K keeps its parallelism; sl = 1 is the per-item whole-sector code store with
+ * 4-byte scale stores). The loop always runs kStrip steps (items s >= n only rotate), so item s's
+ * scale word ends at index s. */
+constexpr int kStrip = 8;
+
+template <bool SR>
+__global__ void __launch_bounds__(kThreads, 4)
+    rht_quant_strip_kernel(const char *x, uint32_t ldb, int64_t M, int64_t K, float scale, uint8_t *data,
+                           uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int reverse,
+                           uint32_t sl) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const uint32_t nkt = (uint32_t)(K / 64), nmt = (uint32_t)(M / 64);
+    const uint32_t strips = ((nmt + sl - 1) / sl) * nkt;
+    const uint32_t nw = gridDim.x * kWarps;
+    const bool vec_sc = M % 256 == 0; /* scale rows (M/16 bytes) 16-byte aligned */
+    const float s_enc = fp4_nvfp4_global_enc(tscale[0]), s_dec = fp4_nvfp4_global_dec(s_enc);
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        tscale[1] = s_enc;
+        tscale[2] = s_dec;
+    }
+    __shared__ float enc_tab[128];
+    __shared__ __align__(128) uint32_t sbuf_all[kWarps][2][32 * 32];
+    enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
+    __syncthreads();
+    const uint32_t sb0 = (uint32_t)__cvta_generic_to_shared(&sbuf_all[warp][0][0]);
+    const uint32_t *sw0 = &sbuf_all[warp][0][lane], *sw1 = &sbuf_all[warp][1][lane];
+    /* strip number st in visiting order -> its first m tile, its k tile, its item count */
+    auto strip_at = [&](uint32_t st, uint32_t &mt0, uint32_t &kt, uint32_t &n) {
+        const uint32_t ss = reverse ? strips - 1 - st : st;
+        const uint32_t ms = ss / nkt;
+        kt = ss - ms * nkt;
+        mt0 = ms * sl;
+        n = nmt - mt0 < sl ? nmt - mt0 : sl;
+    };
+    auto row_ptr = [&](uint32_t mt, uint32_t kt, int h) -> const char * {
+        return x + (uint64_t)(mt * 64u + 32u * h) * ldb + (uint64_t)kt * 128u;
+    };
+    uint32_t st = blockIdx.x * kWarps + warp;
+    if (st < strips) {
+        uint32_t mt0, kt, n;
+        strip_at(st, mt0, kt, n);
+        cpa_half(sb0, row_ptr(mt0, kt, 0), ldb, lane);
+        cpa_half(sb0 + 4096u, row_ptr(mt0, kt, 1), ldb, lane);
+    }
+    for (; st < strips; st += nw) {
+        uint32_t mt0, kt, n, qmt0 = 0, qkt = 0, qn = 0;
+        strip_at(st, mt0, kt, n);
+        const bool more_strips = st + nw < strips;
+        if (more_strips) strip_at(st + nw, qmt0, qkt, qn);
+        const int64_t k0 = (int64_t)kt * 64 + 2 * lane;
+        uint32_t scw[2][kStrip]; /* scale words of the strip's items; item s ends at index s */
+#pragma unroll 1
+        for (uint32_t s = 0; s < (uint32_t)kStrip; s++) {
+            uint32_t sc[2] = {0u, 0u};
+            if (s < n) {
+                const uint32_t mt = mt0 + s;
+                const int64_t m0 = (int64_t)mt * 64;
+                const bool last = s + 1 == n, more = !last || more_strips;
+                const uint32_t pmt = last ? qmt0 : mt + 1, pkt = last ? qkt : kt; /* next item to prefetch */
+                uint32_t cw[2][8];
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    asm volatile("cp.async.wait_group 1;\n" ::: "memory"); /* this half's group; the other may pend */
+                    __syncwarp();
+                    const uint32_t *sw = h ? sw1 : sw0;
+#pragma unroll
+                    for (int qq = 0; qq < 2; qq++) {
+                        const int q = 2 * h + qq;
+                        uint32_t w[16];
+#pragma unroll
+                        for (int i = 0; i < 16; i++) w[i] = sw[(qq * 16 + i) * 32];
+#pragma unroll
+                        for (int j = 0; j < 2; j++) {
+                            float v[16], ab;
+#pragma unroll
+                            for (int i = 0; i < 16; i++) {
+                                v[i] = __uint_as_float(j ? (w[i] & 0xffff0000u) : (w[i] << 16));
+                                if ((FP4_RHT16_SIGN_MASK >> i) & 1u) v[i] = -v[i];
+                            }
+                            const uint64_t grp = (uint64_t)((k0 + j) * M + m0 + q * 16) >> 4;
+                            const uint8_t sb = quant_chunk<16, SR>(v, scale, s_enc, enc_tab, 0, seed, stream, grp,
+                                                                   &cw[j][4 * h + 2 * qq], &ab);
+                            sc[j] |= (uint32_t)sb << (8 * q);
+                        }
+                    }
+                    if (more) cpa_half(sb0 + 4096u * h, row_ptr(pmt, pkt, h), ldb, lane);
+                    else asm volatile("cp.async.commit_group;\n" ::: "memory"); /* empty: keeps the count */
+                }
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    uint4 *dp = (uint4 *)(data + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 2) + m0 / 2);
+                    dp[0] = make_uint4(cw[j][0], cw[j][1], cw[j][2], cw[j][3]);
+                    dp[1] = make_uint4(cw[j][4], cw[j][5], cw[j][6], cw[j][7]);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+#pragma unroll
+                for (int t = 0; t < kStrip - 1; t++) scw[j][t] = scw[j][t + 1];
+                scw[j][kStrip - 1] = sc[j];
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            uint8_t *srow = scales + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 16) + mt0 * 4u;
+            if (vec_sc && n == (uint32_t)kStrip) {
+                uint4 *sp = (uint4 *)srow;
+                sp[0] = make_uint4(scw[j][0], scw[j][1], scw[j][2], scw[j][3]);
+                sp[1] = make_uint4(scw[j][4], scw[j][5], scw[j][6], scw[j][7]);
+            } else {
+#pragma unroll
+                for (int t = 0; t < kStrip; t++)
+                    if ((uint32_t)t < n) ((uint32_t *)srow)[t] = scw[j][t];
+            }
+        }
+    }
+}
+
 template <typename KernelT>
 unsigned persistent_grid(KernelT kernel, int64_t items) {
     static int per_sm = 0;
@@ -605,12 +739,37 @@ unsigned persistent_grid(KernelT kernel, int64_t items) {
     return (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
 }
 
-/* Benchmark hook (bench_hadamard A/B; experimental half-item kernel, slower on the H100, see
- * benchmarks/notes/hadamard.md runs 5-7): 0 default (rht_quant_kernel); on the half-item kernel's
- * shapes: 1 half items by 16-byte cp.async, 6 CTAs/SM (SR: 5); 2 the same fed by cp.async.bulk;
- * 3 as 1 with the grid held to 4 CTAs (16 warps) per SM; 4 as 1 with the codes stored at the end
- * of the item (whole 32-byte sectors). */
+/* Benchmark hook (bench_hadamard A/B, see benchmarks/notes/hadamard.md runs 5-8): 0 default
+ * (rht_quant_strip_kernel where its shape conditions hold, else rht_quant_kernel); on the strip
+ * kernel's shapes: 5 rht_quant_kernel (the default before run 8); 6 the strip kernel with the strip
+ * length forced to 8 whatever the shape (validation of full strips on small shapes); experimental
+ * half-item kernel:
+ * 1 half items by 16-byte cp.async, 6 CTAs/SM (SR: 5); 2 the same fed by cp.async.bulk; 3 as 1
+ * with the grid held to 4 CTAs (16 warps) per SM; 4 as 1 with the codes stored at the end of the
+ * item (whole 32-byte sectors; scale words still 4-byte stores per item). */
 static int g_rhtq_variant = 0;
+
+template <bool SR>
+void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out, uint64_t seed, uint64_t stream,
+                  cudaStream_t s, int force_sl = 0) {
+    auto k = rht_quant_strip_kernel<SR>;
+    static int per_sm = 0;
+    if (!per_sm) {
+        cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, kThreads, 0) != cudaSuccess || per_sm < 1) per_sm = 1;
+    }
+    int dev = 0, sms = 132;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    const int64_t nmt = x->rows / 64, nkt = x->cols / 64, cap = (int64_t)per_sm * sms;
+    int64_t sl = kStrip;
+    while (sl > 1 && 2 * ((nmt + sl - 1) / sl) * nkt < cap * kWarps) sl /= 2; /* >= half the resident warps busy */
+    if (force_sl) sl = force_sl;
+    const int64_t strips = ((nmt + sl - 1) / sl) * nkt, need = (strips + kWarps - 1) / kWarps;
+    const unsigned grid = (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
+    k<<<grid, kThreads, 0, s>>>((const char *)x->data, ldb, x->rows, x->cols, scale, out->data, out->scales,
+                                out->tscale_dev, seed, stream, 1, (uint32_t)sl);
+}
 
 template <bool SR, int MINB, bool BULK, bool WHOLE = false>
 void launch_bulk(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out, uint64_t seed, uint64_t stream,
@@ -668,7 +827,16 @@ fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor 
     const int ocp = cfg->scale_rule == FP4_SCALE_OCP;
     if constexpr (BF16 && D == 16 && VEC && FIXED) {
         const uint64_t ldb = (uint64_t)x->ld * 2;
-        if (g_rhtq_variant != 0 && (uintptr_t)x->data % 16 == 0 && ldb % 16 == 0 && M % 64 == 0 && K % 64 == 0) {
+        const bool whole = (uintptr_t)x->data % 16 == 0 && ldb % 16 == 0 && M % 64 == 0 && K % 64 == 0 &&
+                           (uintptr_t)out->data % 16 == 0 && (uintptr_t)out->scales % 16 == 0;
+        if (whole && (g_rhtq_variant == 0 || g_rhtq_variant == 6)) {
+            const int fsl = g_rhtq_variant == 6 ? kStrip : 0;
+            if (cfg->rounding == FP4_ROUND_SR) launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
+            else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
+            FP4_LAUNCH_CHECK("rht_quant_strip_kernel");
+            return FP4_OK;
+        }
+        if (whole && g_rhtq_variant >= 1 && g_rhtq_variant <= 4) {
             if (cfg->rounding == FP4_ROUND_SR)
                 launch_bulk<true, 5, false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, items, s);
             else if (g_rhtq_variant == 2)
