@@ -43,7 +43,9 @@
  *      host before pass 2 (the only extra synchronization).
  *   2. rht_quant_kernel: read x again (items in reverse order, so the first items it reads are the
  *      ones pass 1 read last and may still sit in the 50 MB L2), transform, S_enc/S_dec from
- *      tscale_dev[0], block scale + codes per chunk. Block 0 writes tscale_dev[1..2].
+ *      tscale_dev[0], block scale + codes per chunk. Block 0 writes tscale_dev[1..2]. For BF16,
+ *      TE signs, M % 64 == 0, K % 64 == 0 and aligned rows the default is rht_quant_strip_kernel
+ *      instead (the same arithmetic, whole 32-byte sector stores of codes and scales; below).
  *   Minimal traffic: 2 reads of x + M*K/2 code bytes + M*K/16 scale bytes.
  *   MXFP4 has no tensor scale: one pass (rht_quant_kernel also accumulates the informational amax);
  *   strict mode runs the amax/check pass first.
