@@ -6,9 +6,9 @@
  * FP4_ERR_DTYPE for a dtype the kernel does not handle), never exit().
  *
  * The semantics, shapes and the determinism rule are those documented in qat/ops.h; the host
- * versions fp4_<op>_ref in qat/ops_ref.c are the oracles. Implemented in qat/ops*.cu; until
- * then qat/ops_cuda_stub.cu defines every one as FP4_ERR_UNSUPPORTED "not implemented yet".
- * Only declared when the build has CUDA (FP4KIT_HAVE_CUDA).
+ * versions fp4_<op>_ref in qat/ops_ref.c are the oracles. Implemented in qat/ops_*.cu
+ * (tests/gpu_ops.c compares each with its reference). Only declared when the build has CUDA
+ * (FP4KIT_HAVE_CUDA).
  */
 #ifndef FP4KIT_QAT_OPS_CUDA_H
 #define FP4KIT_QAT_OPS_CUDA_H
