@@ -13,9 +13,6 @@
  *   fwht{16,128,4096}    standalone RHT along rows, BF16 -> BF16                      2B
  *   rht16_pass1_amax     diagnostics: NVFP4 pass 1 alone (B), pass 2 alone RNE / SR (B + O)
  *   rht16_pass2_{rne,sr}
- *   rht16_pass2_*_{half,bulk,16w,whole}  A/B: the experimental half-item pass 2 (rht_quantize.cu's
- *                        fp4_rht_quantize_bench_variant): 16-byte cp.async, cp.async.bulk, held to
- *                        16 warps/SM, codes stored per item
  *   rht16_*_old          A/B: the pass-2 kernel that was the default before notes run 8
  *   rht16_pass2_*_s8     the default strip kernel with 8-item strips forced (= default at 8192²)
  * BENCH_HADAMARD_MODES=a,b limits the run to those modes (e.g. under ncu).
@@ -61,13 +58,6 @@ static const hmode modes[] = {
     {"rht16_pass1_amax", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 1},
     {"rht16_pass2_rne", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2},
     {"rht16_pass2_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2},
-    /* A/B (experimental half-item pass 2; default = the kernel above): 16-byte cp.async, SR,
-     * cp.async.bulk, 16 warps/SM, codes stored per item */
-    {"rht16_pass2_rne_half", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 1},
-    {"rht16_pass2_sr_half", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2, 1},
-    {"rht16_pass2_rne_bulk", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 2},
-    {"rht16_pass2_rne_16w", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 3},
-    {"rht16_pass2_rne_whole", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 4},
     /* A/B: rht_quant_kernel, the default pass 2 before run 8 (variant 5); the strip kernel with
      * 8-item strips forced (variant 6: validates full strips on the small check shapes too) */
     {"rht16_nvfp4_rne_old", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 3, 5},

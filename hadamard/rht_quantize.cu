@@ -447,39 +447,11 @@ __global__ void __launch_bounds__(kThreads, 4)
     if (accumulate_amax) warp_amax_to(m, tscale);
 }
 
-/* Pass 2, bulk-copy variant (BF16, d = 16, TE signs, whole items: M % 64 == 0, K % 64 == 0,
- * 16-byte aligned rows). Same warp item (64 tokens x 64 columns, lane = columns 2l, 2l+1) and the
- * same per-chunk arithmetic (quant_chunk) as rht_quant_kernel, but:
- *   - each half item (32 rows x 128 bytes) comes by cp.async.bulk, one 128-byte row per lane,
- *     completing on a per-warp mbarrier: 1 copy instruction per lane per half instead of 32
- *     cp.async of 4 bytes with their address arithmetic;
- *   - two half-item slots per warp (8 KB): while the warp computes one half, the other is in
- *     flight; after a half is computed its slot is refilled with the same half of the next item;
- *   - raw words are read from shared memory per chunk just before use (16 live words, not 64),
- *     codes are stored per half: the live set fits the 80 registers of 6 CTAs (24 warps) per SM. */
-__device__ __forceinline__ void bar_wait(uint32_t bar, uint32_t parity) {
-    asm volatile("{\n.reg .pred P1;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n@!P1 bra WAIT_%=;\n}\n" ::"r"(bar),
-                 "r"(parity)
-                 : "memory");
-}
-
-/* Rows row0 .. row0+31 (128 bytes each, row pitch ldb) into slot sdst (row-major, 128 bytes a row);
- * completion on bar. Called by the whole warp after it finished reading the slot. */
-__device__ __forceinline__ void bulk_half(uint32_t sdst, uint32_t bar, const char *row0, uint32_t ldb, int lane) {
-    __syncwarp();
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* our generic reads before the async writes */
-    if (lane == 0) asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], 4096;\n" ::"r"(bar) : "memory");
-    __syncwarp();
-    const char *src = row0 + (uint64_t)(uint32_t)lane * ldb;
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], 128, [%2];\n" ::"r"(
-                     sdst + (uint32_t)lane * 128u),
-                 "l"(src), "r"(bar)
-                 : "memory");
-}
-
-/* The same rows by cp.async: 8 copies of 16 bytes per lane (piece p = lane + 32t: row p / 8,
- * bytes 16 (p % 8)), one commit group per half. Lanes read words other lanes copied, so the
- * consumer does cp.async.wait_group and then __syncwarp. */
+/* Rows row0 .. row0+31 (128 bytes each, row pitch ldb) of a half item into the shared slot sdst,
+ * by cp.async: 8 copies of 16 bytes per lane (piece p = lane + 32t: row p / 8, bytes 16 (p % 8)),
+ * one commit group per half. Lanes read words other lanes copied, so the consumer does
+ * cp.async.wait_group and then __syncwarp. (A cp.async.bulk loader and a half-item kernel were
+ * measured no faster: benchmarks/notes/hadamard.md runs 5-7.) */
 __device__ __forceinline__ void cpa_half(uint32_t sdst, const char *row0, uint32_t ldb, int lane) {
     __syncwarp(); /* every lane finished reading the slot */
     const char *src = row0 + (uint64_t)(uint32_t)(lane >> 3) * ldb + (lane & 7) * 16;
@@ -492,115 +464,12 @@ __device__ __forceinline__ void cpa_half(uint32_t sdst, const char *row0, uint32
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
 
-template <bool SR, int MINB, bool BULK, bool WHOLE>
-__global__ void __launch_bounds__(kThreads, MINB)
-    rht_quant_bulk_kernel(const char *x, uint32_t ldb, int64_t M, int64_t K, float scale, uint8_t *data,
-                          uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int reverse) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const uint32_t nkt = (uint32_t)(K / 64), items = (uint32_t)(M / 64) * nkt;
-    const uint32_t nw = gridDim.x * kWarps;
-    const float s_enc = fp4_nvfp4_global_enc(tscale[0]), s_dec = fp4_nvfp4_global_dec(s_enc);
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
-        tscale[1] = s_enc;
-        tscale[2] = s_dec;
-    }
-    __shared__ float enc_tab[128];
-    __shared__ __align__(128) uint32_t sbuf_all[kWarps][2][32 * 32];
-    __shared__ __align__(8) uint64_t bars[kWarps][2];
-    enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
-    const uint32_t sb0 = (uint32_t)__cvta_generic_to_shared(&sbuf_all[warp][0][0]);
-    const uint32_t bar0 = (uint32_t)__cvta_generic_to_shared(&bars[warp][0]);
-    if (lane == 0) {
-        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(bar0) : "memory");
-        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(bar0 + 8u) : "memory");
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    __syncthreads();
-    const uint32_t *sw0 = &sbuf_all[warp][0][lane], *sw1 = &sbuf_all[warp][1][lane];
-    uint32_t i0 = blockIdx.x * kWarps + warp;
-    auto row_ptr = [&](uint32_t i, int h) -> const char * {
-        const uint32_t it = reverse ? items - 1 - i : i;
-        const uint32_t mt = it / nkt, kt = it - mt * nkt;
-        return x + (uint64_t)(mt * 64 + 32 * h) * ldb + (uint64_t)kt * 128u;
-    };
-    auto issue = [&](int h, const char *row0) {
-        if constexpr (BULK) bulk_half(sb0 + 4096u * h, bar0 + 8u * h, row0, ldb, lane);
-        else cpa_half(sb0 + 4096u * h, row0, ldb, lane);
-    };
-    if (i0 < items) {
-        issue(0, row_ptr(i0, 0));
-        issue(1, row_ptr(i0, 1));
-    }
-    for (uint32_t ph = 0; i0 < items; i0 += nw, ph ^= 1u) {
-        const uint32_t it = reverse ? items - 1 - i0 : i0;
-        const uint32_t mt = it / nkt, kt = it - mt * nkt;
-        const int64_t m0 = (int64_t)mt * 64, k0 = (int64_t)kt * 64 + 2 * lane;
-        const bool more = i0 + nw < items;
-        uint32_t sc[2], cw[2][8]; /* WHOLE: the item's code words, stored at its end (32-byte sectors) */
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            if constexpr (BULK) {
-                bar_wait(bar0 + 8u * h, ph);
-            } else {
-                asm volatile("cp.async.wait_group 1;\n" ::: "memory"); /* this half's group; the other may pend */
-                __syncwarp();
-            }
-            const uint32_t *sw = h ? sw1 : sw0;
-            uint32_t hc[2][4];
-            uint32_t(&codes)[2][4] = hc;
-#pragma unroll
-            for (int qq = 0; qq < 2; qq++) {
-                const int q = 2 * h + qq;
-                uint32_t w[16];
-#pragma unroll
-                for (int i = 0; i < 16; i++) w[i] = sw[(qq * 16 + i) * 32];
-#pragma unroll
-                for (int j = 0; j < 2; j++) {
-                    float v[16], ab;
-#pragma unroll
-                    for (int i = 0; i < 16; i++) {
-                        v[i] = __uint_as_float(j ? (w[i] & 0xffff0000u) : (w[i] << 16));
-                        if ((FP4_RHT16_SIGN_MASK >> i) & 1u) v[i] = -v[i];
-                    }
-                    const uint64_t grp = (uint64_t)((k0 + j) * M + m0 + q * 16) >> 4;
-                    const uint8_t sb = quant_chunk<16, SR>(v, scale, s_enc, enc_tab, 0, seed, stream, grp,
-                                                           &codes[j][qq * 2], &ab);
-                    sc[j] = q ? sc[j] | ((uint32_t)sb << (8 * q)) : (uint32_t)sb;
-                }
-            }
-            if (more) issue(h, row_ptr(i0 + nw, h));
-            else if (!BULK) asm volatile("cp.async.commit_group;\n" ::: "memory"); /* empty: keeps the count */
-#pragma unroll
-            for (int j = 0; j < 2; j++) {
-                if constexpr (WHOLE) {
-#pragma unroll
-                    for (int t = 0; t < 4; t++) cw[j][4 * h + t] = codes[j][t];
-                } else {
-                    uint8_t *drow = data + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 2);
-                    *(uint4 *)(drow + m0 / 2 + 16 * h) = make_uint4(codes[j][0], codes[j][1], codes[j][2], codes[j][3]);
-                }
-            }
-        }
-        if constexpr (WHOLE) {
-#pragma unroll
-            for (int j = 0; j < 2; j++) {
-                uint4 *dp = (uint4 *)(data + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 2) + m0 / 2);
-                dp[0] = make_uint4(cw[j][0], cw[j][1], cw[j][2], cw[j][3]);
-                dp[1] = make_uint4(cw[j][4], cw[j][5], cw[j][6], cw[j][7]);
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < 2; j++)
-            *(uint32_t *)(scales + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 16) + m0 / 16) = sc[j];
-    }
-}
-
 /* Pass 2, default for BF16, d = 16, TE signs, M % 64 == 0, K % 64 == 0, 16-byte aligned rows and
  * outputs. The arithmetic, item shape (64 tokens x 64 columns, lane = columns 2l, 2l+1), loader
  * (two 4 KB half-item slots per warp by 16-byte cp.async, one half in flight while the other is
- * computed) and per-chunk code (quant_chunk) are rht_quant_bulk_kernel's; the difference is what
- * the stores look like to L2 (notes runs 5-8: writes that fill only part of a 32-byte sector are
- * expensive on the H100):
+ * computed) and per-chunk code (quant_chunk) were tuned in notes runs 5-8; what matters is what
+ * the stores look like to L2 (writes that fill only part of a 32-byte sector are expensive on the
+ * H100):
  *   - a warp walks a strip of kStrip = 8 consecutive items of one column tile (512 tokens), so
  *     per column it produces 8 x 4 = 32 scale bytes = one whole sector; they stay in registers
  *     (rotated in, so every index is a compile-time constant) and are stored at the end of the
@@ -744,11 +613,7 @@ unsigned persistent_grid(KernelT kernel, int64_t items) {
 /* Benchmark hook (bench_hadamard A/B, see benchmarks/notes/hadamard.md runs 5-8): 0 default
  * (rht_quant_strip_kernel where its shape conditions hold, else rht_quant_kernel); on the strip
  * kernel's shapes: 5 rht_quant_kernel (the default before run 8); 6 the strip kernel with the strip
- * length forced to 8 whatever the shape (validation of full strips on small shapes); experimental
- * half-item kernel:
- * 1 half items by 16-byte cp.async, 6 CTAs/SM (SR: 5); 2 the same fed by cp.async.bulk; 3 as 1
- * with the grid held to 4 CTAs (16 warps) per SM; 4 as 1 with the codes stored at the end of the
- * item (whole 32-byte sectors; scale words still 4-byte stores per item). */
+ * length forced to 8 whatever the shape (validation of full strips on small shapes). */
 static int g_rhtq_variant = 0;
 
 template <bool SR>
@@ -771,25 +636,6 @@ void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out
     const unsigned grid = (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
     k<<<grid, kThreads, 0, s>>>((const char *)x->data, ldb, x->rows, x->cols, scale, out->data, out->scales,
                                 out->tscale_dev, seed, stream, 1, (uint32_t)sl);
-}
-
-template <bool SR, int MINB, bool BULK, bool WHOLE = false>
-void launch_bulk(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out, uint64_t seed, uint64_t stream,
-                 int64_t items, cudaStream_t s, int max_per_sm = 64) {
-    auto k = rht_quant_bulk_kernel<SR, MINB, BULK, WHOLE>;
-    static int per_sm = 0;
-    if (!per_sm) {
-        cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, kThreads, 0) != cudaSuccess || per_sm < 1) per_sm = 1;
-    }
-    int dev = 0, sms = 132;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    const int64_t need = (items + kWarps - 1) / kWarps,
-                  cap = (int64_t)(per_sm < max_per_sm ? per_sm : max_per_sm) * sms;
-    const unsigned grid = (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
-    k<<<grid, kThreads, 0, s>>>((const char *)x->data, ldb, x->rows, x->cols, scale, out->data, out->scales,
-                                out->tscale_dev, seed, stream, 1);
 }
 
 template <bool BF16, int D, bool VEC, bool FIXED>
@@ -836,20 +682,6 @@ fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor 
             if (cfg->rounding == FP4_ROUND_SR) launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
             else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
             FP4_LAUNCH_CHECK("rht_quant_strip_kernel");
-            return FP4_OK;
-        }
-        if (whole && g_rhtq_variant >= 1 && g_rhtq_variant <= 4) {
-            if (cfg->rounding == FP4_ROUND_SR)
-                launch_bulk<true, 5, false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, items, s);
-            else if (g_rhtq_variant == 2)
-                launch_bulk<false, 6, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, items, s);
-            else if (g_rhtq_variant == 3)
-                launch_bulk<false, 6, false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, items, s, 4);
-            else if (g_rhtq_variant == 4)
-                launch_bulk<false, 6, false, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, items, s);
-            else
-                launch_bulk<false, 6, false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, items, s);
-            FP4_LAUNCH_CHECK("rht_quant_bulk_kernel");
             return FP4_OK;
         }
     }
