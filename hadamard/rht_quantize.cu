@@ -37,26 +37,18 @@
  * Block scales use the shared formats_inline.h helpers.
  *
  * Passes (NVFP4, what the benchmark counts as bytes):
- *   1. rht_amax_kernel: read x, transform, amax -> one partial per CTA (float bits; all values
- *      are >= 0, never NaN) into the context workspace (layout at kWsPartials below): nothing to
- *      zero, no atomics (as kernels/amax.cu). Strict mode (a separate instantiation) also records
- *      the smallest [K, M] linear index of a non-finite value (atomicMin), checked on the host
- *      before pass 2 (the only extra synchronization).
+ *   1. rht_amax_kernel: read x, transform, amax -> one atomicMax per warp into tscale_dev[0]
+ *      (float bits as unsigned: all values are >= 0). Strict mode (a separate instantiation) also
+ *      records the smallest [K, M] linear index of a non-finite value (atomicMin), checked on the
+ *      host before pass 2 (the only extra synchronization).
  *   2. rht_quant_kernel: read x again (items in reverse order, so the first items it reads are the
- *      ones pass 1 read last and may still sit in the 50 MB L2), transform, block scale + codes per
- *      chunk. Every CTA first issues its first item's loads, then reduces pass 1's partials itself
- *      (a few KB from L2) to amax and derives S_enc/S_dec; CTA 0 writes {amax, S_enc, S_dec} to
- *      tscale_dev[0..2]. For BF16, TE signs, M % 64 == 0, K % 64 == 0 and aligned rows the default
- *      is rht_quant_strip_kernel instead (the same arithmetic, whole 32-byte sector stores of codes
- *      and scales; below).
- *   Non-strict: pass 2 is launched with programmatic dependent launch (sm_90): pass 1 CTAs allow
- *   it at their start, so pass 2's CTAs take the SMs pass 1 frees and issue their first loads
- *   (x only) while pass 1 drains; griddepcontrol.wait (all of pass 1 finished and its writes
- *   visible) comes before the partials are read. Stream ops per call: 2 kernels, no memset.
+ *      ones pass 1 read last and may still sit in the 50 MB L2), transform, S_enc/S_dec from
+ *      tscale_dev[0], block scale + codes per chunk. Block 0 writes tscale_dev[1..2]. For BF16,
+ *      TE signs, M % 64 == 0, K % 64 == 0 and aligned rows the default is rht_quant_strip_kernel
+ *      instead (the same arithmetic, whole 32-byte sector stores of codes and scales; below).
  *   Minimal traffic: 2 reads of x + M*K/2 code bytes + M*K/16 scale bytes.
- *   MXFP4 has no tensor scale: one pass (rht_quant_kernel also accumulates the informational amax
- *   with one atomicMax per warp into tscale_dev[0], zeroed by a memset first); strict mode runs the
- *   amax/check pass first and pass 2 reduces its partials as for NVFP4.
+ *   MXFP4 has no tensor scale: one pass (rht_quant_kernel also accumulates the informational amax);
+ *   strict mode runs the amax/check pass first.
  * The host copies {amax, s_enc, s_dec} to out's host fields with one synchronization at the end.
  */
 #include "cuda_common.cuh"
@@ -298,57 +290,11 @@ __device__ __forceinline__ void warp_amax_to(float m, float *dst) {
     if ((threadIdx.x & 31) == 0) atomicMax((unsigned int *)dst, __float_as_uint(m));
 }
 
-/* Context workspace of one call: [0, 8) strict mode's first non-finite index; from kWsPartials
- * one uint32 per pass-1 CTA (amax bits). */
-constexpr size_t kWsPartials = 64;
-
-/* Max over the CTA of uint32 values (the bits of floats >= 0, never NaN, order the same as the
- * floats: the same result as fmaxf); every thread gets it. All threads must call it; red:
- * __shared__ uint32_t[kWarps], used once per kernel. */
-__device__ __forceinline__ uint32_t cta_max_bits(uint32_t b, uint32_t *red) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) b = max(b, __shfl_xor_sync(0xffffffffu, b, o));
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = b;
-    __syncthreads();
-    b = red[0];
-#pragma unroll
-    for (int w = 1; w < kWarps; w++) b = max(b, red[w]);
-    return b;
-}
-
-/* Programmatic dependent launch (sm_90; no-ops elsewhere and when not launched that way). */
-__device__ __forceinline__ void pdl_allow_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_wait_prerequisites() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
-
-/* Pass 2 prologue: the tensor amax = max of pass 1's n partials (n <= a few thousand: 8 loads per
- * thread in flight per step, L2 only: they were written by the previous grid). */
-__device__ __forceinline__ float reduce_amax_partials(const uint32_t *p, int n, uint32_t *red) {
-    pdl_wait_prerequisites();
-    uint32_t b = 0u;
-    for (int i0 = threadIdx.x; i0 < n; i0 += kThreads * 8) {
-        uint32_t v[8];
-#pragma unroll
-        for (int k = 0; k < 8; k++) v[k] = i0 + k * kThreads < n ? __ldcg(p + i0 + k * kThreads) : 0u;
-#pragma unroll
-        for (int k = 0; k < 8; k++) b = max(b, v[k]);
-    }
-    return __uint_as_float(cta_max_bits(b, red));
-}
-
 template <bool BF16, int D, bool VEC, bool FIXED, bool STRICT>
 __global__ void __launch_bounds__(kThreads, 4)
-    rht_amax_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, uint32_t *partials,
+    rht_amax_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, float *amax_out,
                     unsigned long long *bad) {
     using S = wshape<BF16, D>;
-    pdl_allow_dependents(); /* every CTA is resident (persistent grid): pass 2 may take the SMs it frees */
     const int lane = threadIdx.x & 31;
     const int64_t nkt = (K + S::TK - 1) / S::TK, items = ((M + S::TM - 1) / S::TM) * nkt;
     const int64_t nw = (int64_t)gridDim.x * kWarps;
@@ -398,43 +344,25 @@ __global__ void __launch_bounds__(kThreads, 4)
                 }
             }
     }
-    __shared__ uint32_t red[kWarps];
-    const uint32_t b = cta_max_bits(__float_as_uint(bf16_round(__fmul_rn(m, scale))), red);
-    if (threadIdx.x == 0) partials[blockIdx.x] = b;
+    warp_amax_to(bf16_round(__fmul_rn(m, scale)), amax_out);
 }
 
 template <bool BF16, int D, bool VEC, bool FIXED, bool SR>
 __global__ void __launch_bounds__(kThreads, 4)
     rht_quant_kernel(const void *x, int64_t ldx, int64_t M, int64_t K, uint32_t sw, float scale, uint8_t *data,
                      uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int ocp, int reverse,
-                     int accumulate_amax, const uint32_t *partials, int n_partials) {
+                     int accumulate_amax) {
     using S = wshape<BF16, D>;
     const int lane = threadIdx.x & 31;
     const int64_t nkt = (K + S::TK - 1) / S::TK, items = ((M + S::TM - 1) / S::TM) * nkt;
     const int64_t nw = (int64_t)gridDim.x * kWarps;
     const bool vec_out = M % S::TM == 0; /* every item whole; 16-byte aligned code rows */
-    float m = 0.0f;
-    __shared__ __align__(16) uint32_t sbuf_all[VEC ? kWarps : 1][VEC ? S::ROWS * 32 * S::WPR : 1];
-    uint32_t *sbuf = sbuf_all[VEC ? threadIdx.x >> 5 : 0];
-    const uint32_t ldb = (uint32_t)(ldx * S::ES);
-    int64_t i0 = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5);
-    if (VEC && i0 < items) { /* x only: may run before pass 1 has finished (PDL) */
-        const int64_t it = reverse ? items - 1 - i0 : i0;
-        const uint32_t mt = (uint32_t)it / (uint32_t)nkt, kt = (uint32_t)it - mt * (uint32_t)nkt;
-        issue_item<BF16, D>(sbuf, x, ldx, ldb, M, K, (int64_t)mt * S::TM, (int64_t)kt * S::TK + lane * S::CW, lane);
-    }
-    /* n_partials > 0: an amax pass ran (NVFP4, or strict MXFP4); else MXFP4 accumulates amax below */
-    float amax = 0.0f, s_enc = 1.0f, s_dec = 1.0f;
-    __shared__ uint32_t red[kWarps];
-    if (n_partials > 0) {
-        amax = reduce_amax_partials(partials, n_partials, red);
-        if (D == 16) {
-            s_enc = fp4_nvfp4_global_enc(amax);
-            s_dec = fp4_nvfp4_global_dec(s_enc);
-        }
+    float s_enc = 1.0f, s_dec = 1.0f;
+    if (D == 16) {
+        s_enc = fp4_nvfp4_global_enc(tscale[0]);
+        s_dec = fp4_nvfp4_global_dec(s_enc);
     }
     if (blockIdx.x == 0 && threadIdx.x == 0) {
-        if (n_partials > 0) tscale[0] = amax;
         tscale[1] = s_enc;
         tscale[2] = s_dec;
     }
@@ -442,6 +370,16 @@ __global__ void __launch_bounds__(kThreads, 4)
     if (D == 16) {
         if (threadIdx.x < 128) enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
         __syncthreads();
+    }
+    float m = 0.0f;
+    __shared__ __align__(16) uint32_t sbuf_all[VEC ? kWarps : 1][VEC ? S::ROWS * 32 * S::WPR : 1];
+    uint32_t *sbuf = sbuf_all[VEC ? threadIdx.x >> 5 : 0];
+    const uint32_t ldb = (uint32_t)(ldx * S::ES);
+    int64_t i0 = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5);
+    if (VEC && i0 < items) {
+        const int64_t it = reverse ? items - 1 - i0 : i0;
+        const uint32_t mt = (uint32_t)it / (uint32_t)nkt, kt = (uint32_t)it - mt * (uint32_t)nkt;
+        issue_item<BF16, D>(sbuf, x, ldx, ldb, M, K, (int64_t)mt * S::TM, (int64_t)kt * S::TK + lane * S::CW, lane);
     }
     for (; i0 < items; i0 += nw) {
         const int64_t it = reverse ? items - 1 - i0 : i0;
@@ -551,15 +489,21 @@ template <bool SR>
 __global__ void __launch_bounds__(kThreads, 4)
     rht_quant_strip_kernel(const char *x, uint32_t ldb, int64_t M, int64_t K, float scale, uint8_t *data,
                            uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int reverse,
-                           uint32_t sl, const uint32_t *partials, int n_partials) {
+                           uint32_t sl) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const uint32_t nkt = (uint32_t)(K / 64), nmt = (uint32_t)(M / 64);
     const uint32_t strips = ((nmt + sl - 1) / sl) * nkt;
     const uint32_t nw = gridDim.x * kWarps;
     const bool vec_sc = M % 256 == 0; /* scale rows (M/16 bytes) 16-byte aligned */
+    const float s_enc = fp4_nvfp4_global_enc(tscale[0]), s_dec = fp4_nvfp4_global_dec(s_enc);
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        tscale[1] = s_enc;
+        tscale[2] = s_dec;
+    }
     __shared__ float enc_tab[128];
-    __shared__ uint32_t red[kWarps];
     __shared__ __align__(128) uint32_t sbuf_all[kWarps][2][32 * 32];
+    enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
+    __syncthreads();
     const uint32_t sb0 = (uint32_t)__cvta_generic_to_shared(&sbuf_all[warp][0][0]);
     const uint32_t *sw0 = &sbuf_all[warp][0][lane], *sw1 = &sbuf_all[warp][1][lane];
     /* strip number st in visiting order -> its first m tile, its k tile, its item count */
@@ -580,16 +524,6 @@ __global__ void __launch_bounds__(kThreads, 4)
         cpa_half(sb0, row_ptr(mt0, kt, 0), ldb, lane);
         cpa_half(sb0 + 4096u, row_ptr(mt0, kt, 1), ldb, lane);
     }
-    /* the first item's loads (x only) are in flight; now the tensor scale from pass 1's partials */
-    const float amax = reduce_amax_partials(partials, n_partials, red);
-    const float s_enc = fp4_nvfp4_global_enc(amax), s_dec = fp4_nvfp4_global_dec(s_enc);
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
-        tscale[0] = amax;
-        tscale[1] = s_enc;
-        tscale[2] = s_dec;
-    }
-    enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
-    __syncthreads();
     for (; st < strips; st += nw) {
         uint32_t mt0, kt, n, qmt0 = 0, qkt = 0, qn = 0;
         strip_at(st, mt0, kt, n);
@@ -682,35 +616,9 @@ unsigned persistent_grid(KernelT kernel, int64_t items) {
  * length forced to 8 whatever the shape (validation of full strips on small shapes). */
 static int g_rhtq_variant = 0;
 
-/* Launch kernel k on a grid of `grid` CTAs of kThreads; pdl: as a programmatic dependent of the
- * kernel queued just before it (sm_90+; elsewhere, or if that launch is refused, a plain launch). */
-template <typename... P, typename... A>
-void launch_k(void (*k)(P...), unsigned grid, cudaStream_t s, bool pdl, A... args) {
-    if (pdl) {
-        int dev = 0, major = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-        if (major >= 9) {
-            cudaLaunchConfig_t c = {};
-            c.gridDim = dim3(grid);
-            c.blockDim = dim3(kThreads);
-            c.dynamicSmemBytes = 0;
-            c.stream = s;
-            cudaLaunchAttribute at[1];
-            at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            at[0].val.programmaticStreamSerializationAllowed = 1;
-            c.attrs = at;
-            c.numAttrs = 1;
-            if (cudaLaunchKernelEx(&c, k, (P)args...) == cudaSuccess) return;
-            (void)cudaGetLastError();
-        }
-    }
-    k<<<grid, kThreads, 0, s>>>((P)args...);
-}
-
 template <bool SR>
 void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out, uint64_t seed, uint64_t stream,
-                  const uint32_t *partials, int n_partials, bool pdl, cudaStream_t s, int force_sl = 0) {
+                  cudaStream_t s, int force_sl = 0) {
     auto k = rht_quant_strip_kernel<SR>;
     static int per_sm = 0;
     if (!per_sm) {
@@ -726,13 +634,13 @@ void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out
     if (force_sl) sl = force_sl;
     const int64_t strips = ((nmt + sl - 1) / sl) * nkt, need = (strips + kWarps - 1) / kWarps;
     const unsigned grid = (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
-    launch_k(k, grid, s, pdl, (const char *)x->data, ldb, x->rows, x->cols, scale, out->data, out->scales,
-             out->tscale_dev, seed, stream, 1, (uint32_t)sl, partials, n_partials);
+    k<<<grid, kThreads, 0, s>>>((const char *)x->data, ldb, x->rows, x->cols, scale, out->data, out->scales,
+                                out->tscale_dev, seed, stream, 1, (uint32_t)sl);
 }
 
 template <bool BF16, int D, bool VEC, bool FIXED>
-fp4_status launch_pair(fp4_context *ctx, const fp4_view *x, uint32_t sw, float scale, fp4_qtensor *out,
-                       const fp4_config *cfg, int strict, int passes, cudaStream_t s) {
+fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor *out, const fp4_config *cfg,
+                       unsigned long long *bad, int strict, int passes, cudaStream_t s) {
     using S = wshape<BF16, D>;
     const int64_t M = x->rows, K = x->cols;
     const int64_t items = ((M + S::TM - 1) / S::TM) * ((K + S::TK - 1) / S::TK);
@@ -740,22 +648,16 @@ fp4_status launch_pair(fp4_context *ctx, const fp4_view *x, uint32_t sw, float s
     if (items > 0x7fffffffll || M > 0xffffffffll)
         return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_rht_quantize_columnwise: [%lld x %lld] is too large for the CUDA kernels",
                         (long long)M, (long long)K);
-    auto ka = strict ? rht_amax_kernel<BF16, D, VEC, FIXED, true> : rht_amax_kernel<BF16, D, VEC, FIXED, false>;
-    /* pass 1's grid = the number of partials pass 2 reduces (the same value when pass 2 runs alone
-     * under the benchmark hook: persistent_grid is deterministic) */
-    const unsigned agrid = need_amax_pass ? persistent_grid(ka, items) : 0u;
-    uint32_t *partials = NULL;
-    unsigned long long *bad = NULL;
-    if (need_amax_pass) {
-        void *ws = NULL;
-        FP4_TRY(fp4_context_workspace(ctx, kWsPartials + sizeof(uint32_t) * (size_t)agrid, &ws));
-        bad = (unsigned long long *)ws;
-        partials = (uint32_t *)((char *)ws + kWsPartials);
-    }
     if (passes & 1) {
+        FP4_CUDA_TRY(cudaMemsetAsync(out->tscale_dev, 0, sizeof(float), s));
         if (need_amax_pass) {
-            if (strict) FP4_CUDA_TRY(cudaMemsetAsync(bad, 0xff, sizeof(unsigned long long), s));
-            ka<<<agrid, kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, partials, bad);
+            if (strict) {
+                auto k = rht_amax_kernel<BF16, D, VEC, FIXED, true>;
+                k<<<persistent_grid(k, items), kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, out->tscale_dev, bad);
+            } else {
+                auto k = rht_amax_kernel<BF16, D, VEC, FIXED, false>;
+                k<<<persistent_grid(k, items), kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, out->tscale_dev, bad);
+            }
             FP4_LAUNCH_CHECK("rht_amax_kernel");
             if (strict) {
                 unsigned long long first = 0;
@@ -766,15 +668,9 @@ fp4_status launch_pair(fp4_context *ctx, const fp4_view *x, uint32_t sw, float s
                                     "fp4_rht_quantize_columnwise: RHT%d(x)ᵀ[%lld, %lld] is not finite (strict non-finite mode)",
                                     D, (long long)(first / (unsigned long long)M), (long long)(first % (unsigned long long)M));
             }
-        } else {
-            /* MXFP4, one pass: rht_quant_kernel accumulates the informational amax atomically */
-            FP4_CUDA_TRY(cudaMemsetAsync(out->tscale_dev, 0, sizeof(float), s));
         }
     }
     if (!(passes & 2)) return FP4_OK;
-    /* pass 2 right behind pass 1 (no host step between them): programmatic dependent launch */
-    const bool pdl = (passes & 1) && need_amax_pass && !strict;
-    const int np = (int)agrid;
     const uint64_t stream = cfg->stream ^ FP4_STREAM_COLUMNWISE;
     const int ocp = cfg->scale_rule == FP4_SCALE_OCP;
     if constexpr (BF16 && D == 16 && VEC && FIXED) {
@@ -783,24 +679,30 @@ fp4_status launch_pair(fp4_context *ctx, const fp4_view *x, uint32_t sw, float s
                            (uintptr_t)out->data % 16 == 0 && (uintptr_t)out->scales % 16 == 0;
         if (whole && (g_rhtq_variant == 0 || g_rhtq_variant == 6)) {
             const int fsl = g_rhtq_variant == 6 ? kStrip : 0;
-            if (cfg->rounding == FP4_ROUND_SR)
-                launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, partials, np, pdl, s, fsl);
-            else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, partials, np, pdl, s, fsl);
+            if (cfg->rounding == FP4_ROUND_SR) launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
+            else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
             FP4_LAUNCH_CHECK("rht_quant_strip_kernel");
             return FP4_OK;
         }
     }
-    auto kq = cfg->rounding == FP4_ROUND_SR ? rht_quant_kernel<BF16, D, VEC, FIXED, true>
-                                            : rht_quant_kernel<BF16, D, VEC, FIXED, false>;
-    launch_k(kq, persistent_grid(kq, items), s, pdl, x->data, x->ld, M, K, sw, scale, out->data, out->scales,
-             out->tscale_dev, cfg->seed, stream, ocp, need_amax_pass, !need_amax_pass, (const uint32_t *)partials, np);
+    if (cfg->rounding == FP4_ROUND_SR) {
+        auto k = rht_quant_kernel<BF16, D, VEC, FIXED, true>;
+        k<<<persistent_grid(k, items), kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, out->data, out->scales,
+                                                         out->tscale_dev, cfg->seed, stream, ocp, need_amax_pass,
+                                                         !need_amax_pass);
+    } else {
+        auto k = rht_quant_kernel<BF16, D, VEC, FIXED, false>;
+        k<<<persistent_grid(k, items), kThreads, 0, s>>>(x->data, x->ld, M, K, sw, scale, out->data, out->scales,
+                                                         out->tscale_dev, cfg->seed, stream, ocp, need_amax_pass,
+                                                         !need_amax_pass);
+    }
     FP4_LAUNCH_CHECK("rht_quant_kernel");
     return FP4_OK;
 }
 
 template <bool BF16, int D>
-fp4_status launch_vec(fp4_context *ctx, const fp4_view *x, uint32_t sw, uint64_t sign_seed, float scale,
-                      fp4_qtensor *out, const fp4_config *cfg, int strict, int passes, cudaStream_t s) {
+fp4_status launch_vec(const fp4_view *x, uint32_t sw, uint64_t sign_seed, float scale, fp4_qtensor *out,
+                      const fp4_config *cfg, unsigned long long *bad, int strict, int passes, cudaStream_t s) {
     using S = wshape<BF16, D>;
     const size_t vb = (size_t)S::CW * S::ES;
     const int vec = ((uintptr_t)x->data % vb == 0) && ((size_t)x->ld * S::ES) % vb == 0 && x->cols % S::CW == 0 &&
@@ -808,19 +710,18 @@ fp4_status launch_vec(fp4_context *ctx, const fp4_view *x, uint32_t sw, uint64_t
     const bool fixed = D == 16 && sign_seed == 0; /* TE's mask 0xD7E8, compile-time */
     if (fixed) {
         if constexpr (D == 16) {
-            if (vec) return launch_pair<BF16, D, true, true>(ctx, x, sw, scale, out, cfg, strict, passes, s);
-            return launch_pair<BF16, D, false, true>(ctx, x, sw, scale, out, cfg, strict, passes, s);
+            if (vec) return launch_pair<BF16, D, true, true>(x, sw, scale, out, cfg, bad, strict, passes, s);
+            return launch_pair<BF16, D, false, true>(x, sw, scale, out, cfg, bad, strict, passes, s);
         }
     }
-    if (vec) return launch_pair<BF16, D, true, false>(ctx, x, sw, scale, out, cfg, strict, passes, s);
-    return launch_pair<BF16, D, false, false>(ctx, x, sw, scale, out, cfg, strict, passes, s);
+    if (vec) return launch_pair<BF16, D, true, false>(x, sw, scale, out, cfg, bad, strict, passes, s);
+    return launch_pair<BF16, D, false, false>(x, sw, scale, out, cfg, bad, strict, passes, s);
 }
 
 } // namespace
 
 /* Benchmark hook (benchmarks/bench_hadamard.cu times the NVFP4 passes alone): bit 0 = pass 1
- * (amax partials into the workspace), bit 1 = pass 2 (alone: it reduces the partials the last
- * pass 1 left in the workspace); strict mode always runs both. Default 3. */
+ * (memset + amax), bit 1 = pass 2; strict mode always runs both. Default 3. */
 static int g_rhtq_passes = 3;
 extern "C" void fp4_rht_quantize_bench_passes(int passes) { g_rhtq_passes = passes; }
 extern "C" void fp4_rht_quantize_bench_variant(int v) { g_rhtq_variant = v; }
@@ -831,12 +732,19 @@ extern "C" fp4_status fp4_rht_quantize_columnwise_cuda(fp4_context *ctx, const f
     const uint32_t sw = fp4h_sign_word(d, sign_seed, 0);
     const float scale = fp4h_scale_log2(fp4h_log2(d));
     const int strict = cfg->nonfinite == FP4_NONFINITE_ERROR;
+    unsigned long long *bad = NULL;
+    if (strict) {
+        void *ws = NULL;
+        FP4_TRY(fp4_context_workspace(ctx, sizeof(unsigned long long), &ws));
+        bad = (unsigned long long *)ws;
+        FP4_CUDA_TRY(cudaMemsetAsync(bad, 0xff, sizeof(unsigned long long), s));
+    }
     const int bf16 = x->dtype == FP4_DTYPE_BF16, passes = strict ? 3 : g_rhtq_passes;
     fp4_status st;
-    if (d == 16) st = bf16 ? launch_vec<true, 16>(ctx, x, sw, sign_seed, scale, out, cfg, strict, passes, s)
-                           : launch_vec<false, 16>(ctx, x, sw, sign_seed, scale, out, cfg, strict, passes, s);
-    else if (d == 32) st = bf16 ? launch_vec<true, 32>(ctx, x, sw, sign_seed, scale, out, cfg, strict, passes, s)
-                                : launch_vec<false, 32>(ctx, x, sw, sign_seed, scale, out, cfg, strict, passes, s);
+    if (d == 16) st = bf16 ? launch_vec<true, 16>(x, sw, sign_seed, scale, out, cfg, bad, strict, passes, s)
+                           : launch_vec<false, 16>(x, sw, sign_seed, scale, out, cfg, bad, strict, passes, s);
+    else if (d == 32) st = bf16 ? launch_vec<true, 32>(x, sw, sign_seed, scale, out, cfg, bad, strict, passes, s)
+                                : launch_vec<false, 32>(x, sw, sign_seed, scale, out, cfg, bad, strict, passes, s);
     else st = fp4_fail(FP4_ERR_INVALID_ARG, "fp4_rht_quantize_columnwise_cuda: d = %d (16 or 32)", d);
     if (st != FP4_OK) return st;
     out->cfg = *cfg;
