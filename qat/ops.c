@@ -61,6 +61,18 @@ static fp4_status same_dtype(const char *op, const fp4_view *a, const fp4_view *
 #define DISPATCH(name, ...) return name##_ref(__VA_ARGS__)
 #endif
 
+/* V >= 1, and on the host every token id in [0, V) (device ids cannot be read here; the caller
+ * validates them on the host before uploading). */
+static fp4_status check_tokens(const char *op, const int32_t *tokens, int64_t n, int64_t V, int dev) {
+    if (V < 1) return fp4_fail(FP4_ERR_SHAPE, "%s: vocabulary V = %lld", op, (long long)V);
+    if (!dev)
+        for (int64_t i = 0; i < n; i++)
+            if (tokens[i] < 0 || tokens[i] >= V)
+                return fp4_fail(FP4_ERR_INVALID_ARG, "%s: tokens[%lld] = %d outside [0, V = %lld)", op, (long long)i,
+                                (int)tokens[i], (long long)V);
+    return FP4_OK;
+}
+
 /* ---- encoder -------------------------------------------------------------------------------------- */
 
 fp4_status fp4_encoder_forward(fp4_context *ctx, fp4_view *out, const int32_t *tokens, const float *wte, int64_t V) {
@@ -70,12 +82,7 @@ fp4_status fp4_encoder_forward(fp4_context *ctx, fp4_view *out, const int32_t *t
     FP4_TRY(check_view(op, "out", out, dev, -1, -1, 0));
     NONNULL(op, tokens);
     NONNULL(op, wte);
-    if (V < 1) return fp4_fail(FP4_ERR_SHAPE, "%s: vocabulary V = %lld", op, (long long)V);
-    if (!dev)
-        for (int64_t i = 0; i < out->rows; i++)
-            if (tokens[i] < 0 || tokens[i] >= V)
-                return fp4_fail(FP4_ERR_INVALID_ARG, "%s: tokens[%lld] = %d outside [0, V = %lld)", op, (long long)i,
-                                (int)tokens[i], (long long)V);
+    FP4_TRY(check_tokens(op, tokens, out->rows, V, dev));
     DISPATCH(fp4_encoder_forward, ctx, out, tokens, wte, V);
 }
 
@@ -87,12 +94,7 @@ fp4_status fp4_encoder_backward(fp4_context *ctx, float *dwte, const fp4_view *d
     FP4_TRY(check_view(op, "dout", dout, dev, -1, -1, 0));
     NONNULL(op, tokens);
     NONNULL(op, dwte);
-    if (V < 1) return fp4_fail(FP4_ERR_SHAPE, "%s: vocabulary V = %lld", op, (long long)V);
-    if (!dev)
-        for (int64_t i = 0; i < dout->rows; i++)
-            if (tokens[i] < 0 || tokens[i] >= V)
-                return fp4_fail(FP4_ERR_INVALID_ARG, "%s: tokens[%lld] = %d outside [0, V = %lld)", op, (long long)i,
-                                (int)tokens[i], (long long)V);
+    FP4_TRY(check_tokens(op, tokens, dout->rows, V, dev));
     DISPATCH(fp4_encoder_backward, ctx, dwte, dout, tokens, V);
 }
 
