@@ -49,6 +49,20 @@ __device__ __forceinline__ uint32_t bf16x2_scale(uint32_t biased, uint32_t scale
     return bf16x2_mul(bf16x2_mul(biased, 0x7E807E80u), scale2);
 }
 
+/* 16 packed bytes (32 E2M1 codes, element 2j in the low nibble of byte j) → 16 bf16x2 words of
+ * decoded values: out[4i + j] = pair j of 32-bit word i, times sc0 for words 0-1 and sc1 for words
+ * 2-3 (NVFP4: the two 16-element blocks' scales; MXFP4: sc0 == sc1). Exact (see above). */
+__device__ __forceinline__ void decode_q16(const uint4 q, uint32_t sc0, uint32_t sc1, uint32_t out[16]) {
+    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        uint32_t o[4];
+        e2m1x8_biased(words[i], o);
+#pragma unroll
+        for (int j = 0; j < 4; j++) out[4 * i + j] = bf16x2_scale(o[j], i < 2 ? sc0 : sc1);
+    }
+}
+
 /* Block-scale byte → bf16x2 (s, s). NVFP4: E4M3 (exact in bf16); MXFP4: E8M0 2^(b-127)
  * (exact; 0xFF gives NaN). */
 template <bool NV>

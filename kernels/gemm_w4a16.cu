@@ -133,14 +133,7 @@ __global__ void __launch_bounds__(SK_THREADS) skinny_kernel1(gemm_operand a, gem
             const uint32_t s = grp ? s1 : s0;
             const uint32_t sc0 = scale_bf16x2<NV>((uint8_t)(s & 0xff));
             const uint32_t sc1 = NV ? scale_bf16x2<NV>((uint8_t)(s >> 8)) : sc0;
-            const uint32_t words[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                uint32_t o[4];
-                e2m1x8_biased(words[i], o);
-#pragma unroll
-                for (int j = 0; j < 4; j++) bw[grp][4 * i + j] = bf16x2_scale(o[j], i < 2 ? sc0 : sc1);
-            }
+            decode_q16(q, sc0, sc1, bw[grp]);
         }
 #pragma unroll
         for (int s = 0; s < 8; s++) {
@@ -402,14 +395,7 @@ __global__ void __launch_bounds__(SM_THREADS, 2) small_kernel1(gemm_operand a, g
                 const uint8_t *sp = sS + c * (SK_NTILE * SB) + ((warp * 2 + grp) * 8 + g) * SB;
                 const uint32_t sc0 = scale_bf16x2<NV>(sp[NV ? 2 * t : t]);
                 const uint32_t sc1 = NV ? scale_bf16x2<NV>(sp[2 * t + 1]) : sc0;
-                const uint32_t words[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    uint32_t o[4];
-                    e2m1x8_biased(words[i], o);
-#pragma unroll
-                    for (int j = 0; j < 4; j++) bw[grp][4 * i + j] = bf16x2_scale(o[j], i < 2 ? sc0 : sc1);
-                }
+                decode_q16(q, sc0, sc1, bw[grp]);
             }
 #pragma unroll
             for (int s = 0; s < 8; s++) {

@@ -98,15 +98,12 @@ __device__ __forceinline__ void tl_decode(uint8_t *dec, const uint8_t *packed, u
     const uint4 q = *(const uint4 *)(packed + r * 32 + h * 16);
     const uint32_t sc0 = scale_bf16x2<NV>((uint8_t)(sbytes & 0xff));
     const uint32_t sc1 = NV ? scale_bf16x2<NV>((uint8_t)(sbytes >> 8)) : sc0;
-    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+    uint32_t v[16];
+    decode_q16(q, sc0, sc1, v);
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        uint32_t o[4];
-        e2m1x8_biased(words[i], o);
-        const uint32_t sc = i < 2 ? sc0 : sc1;
         const int ch = 4 * h + i;
-        *(uint4 *)(dec + r * 128 + ((ch ^ (r & 7)) * 16)) =
-            make_uint4(bf16x2_scale(o[0], sc), bf16x2_scale(o[1], sc), bf16x2_scale(o[2], sc), bf16x2_scale(o[3], sc));
+        *(uint4 *)(dec + r * 128 + ((ch ^ (r & 7)) * 16)) = make_uint4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
     }
 }
 
