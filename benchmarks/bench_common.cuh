@@ -55,6 +55,31 @@ static float bench_time_ms(cudaStream_t stream, int warm, int reps, F fn) {
     return m;
 }
 
+/* Back-to-back timing: `reps` calls enqueued without a host synchronization between them, an
+ * event recorded after each; returns the median of the per-call differences. The GPU runs behind
+ * the host, as in a training loop, so host launch latency is not charged to a call (bench_time_ms,
+ * which synchronizes after every call, charges each call the delay of its first launch). */
+template <typename F>
+static float bench_time_ms_b2b(cudaStream_t stream, int warm, int reps, F fn) {
+    cudaEvent_t *ev = (cudaEvent_t *)malloc(sizeof(cudaEvent_t) * (size_t)(reps + 1));
+    float *t = (float *)malloc(sizeof(float) * (size_t)reps);
+    for (int i = 0; i <= reps; i++) cudaEventCreate(&ev[i]);
+    for (int i = 0; i < warm; i++) fn(i);
+    cudaEventRecord(ev[0], stream);
+    for (int i = 0; i < reps; i++) {
+        fn(warm + i);
+        cudaEventRecord(ev[i + 1], stream);
+    }
+    cudaEventSynchronize(ev[reps]);
+    for (int i = 0; i < reps; i++) cudaEventElapsedTime(&t[i], ev[i], ev[i + 1]);
+    float m = bench_median(t, reps);
+    for (int i = 0; i <= reps; i++) cudaEventDestroy(ev[i]);
+    free(ev);
+    free(t);
+    if (cudaGetLastError() != cudaSuccess) return -1.0f;
+    return m;
+}
+
 /* Fill n bf16 values with N(0,1)-ish data (xorshift + sum of uniforms) on the device. */
 __global__ void bench_fill_bf16_kernel(uint16_t *p, size_t n, uint64_t seed, float scale) {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;

@@ -16,8 +16,15 @@
  *   rht16_*_old          A/B: the pass-2 kernel that was the default before notes run 8
  *   rht16_pass2_*_s8     the default strip kernel with 8-item strips forced (= default at 8192²)
  * BENCH_HADAMARD_MODES=a,b limits the run to those modes (e.g. under ncu).
- * Timing: CUDA events around each call, 5 warm-ups, median of 25 runs, inputs and outputs
- * rotated over 2 sets (256 MiB of input) so L2 never holds a whole input from the previous run.
+ *   rht16_*_cs / _fwd    A/B: pass 2 with streaming (evict-first) stores / strips in forward order
+ *   rht16_*_fold         A/B: the 2^-2 transform scale folded into the element multiplier
+ * Timing: 5 warm-ups, median of 25 calls enqueued back to back with an event after each
+ * (bench_time_ms_b2b: the GPU runs behind the host as in a training loop, so host launch latency
+ * is not charged); the column "sync ms" is the older method (synchronize after every call, which
+ * charges each call its first launch's delay: several µs for the 3 stream operations of a fused
+ * call). Inputs and outputs rotate over 2 sets (256 MiB of input) so L2 never holds a whole
+ * input from the previous run. "split" lines time pass 1 and pass 2 separately inside the fused
+ * back-to-back loop (an event between them).
  * Before timing, each mode is validated bit-for-bit against the CPU reference on a small shape
  * (PASS/FAIL). Run: ./build/benchmarks/bench_hadamard  (RESULT| lines, then a short table). */
 #include "fp4kit/formats_inline.h"
@@ -66,6 +73,13 @@ static const hmode modes[] = {
     {"rht16_pass2_sr_old", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2, 5},
     {"rht16_pass2_rne_s8", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 6},
     {"rht16_pass2_sr_s8", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2, 6},
+    /* A/B (notes run 10): streaming stores of pass 2's output; pass 2 strips in forward order */
+    {"rht16_nvfp4_rne_cs", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 3, 7},
+    {"rht16_nvfp4_rne_fwd", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 3, 8},
+    /* A/B (notes run 10): the 2^-2 scale folded into the element multiplier (variant 9) */
+    {"rht16_nvfp4_rne_fold", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 2, 3, 9},
+    {"rht16_nvfp4_sr_fold", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2, 3, 9},
+    {"rht16_pass2_rne_fold", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 9},
 };
 #define NMODES ((int)(sizeof modes / sizeof modes[0]))
 
@@ -192,19 +206,21 @@ int main(void) {
             return 1;
         }
     }
-    double gbps[NMODES], ms_[NMODES];
+    double gbps[NMODES], ms_[NMODES], ms_sync[NMODES];
     for (int mi = 0; mi < NMODES; mi++) {
         const hmode *m = &modes[mi];
-        gbps[mi] = ms_[mi] = -1;
+        gbps[mi] = ms_[mi] = ms_sync[mi] = -1;
         if (!mode_selected(m)) continue;
         const int qi = m->fmt == FP4_FORMAT_MXFP4;
         int err = 0;
-        const float ms = bench_time_ms(s, 5, 25, [&](int it) {
+        auto call = [&](int it) {
             const int k = it % NSETS;
             fp4_view vx = fp4_view_make(x[k], FP4_DTYPE_BF16, M, K, FP4_DEVICE);
             fp4_view vy = fp4_view_make(y[k], FP4_DTYPE_BF16, M, K, FP4_DEVICE);
             err |= run_mode(ctx, m, &vx, &q[k][qi], &vy);
-        });
+        };
+        const float ms = bench_time_ms_b2b(s, 5, 25, call);
+        ms_sync[mi] = bench_time_ms(s, 5, 25, call);
         if (ms <= 0 || err) {
             fprintf(stderr, "%s: timing failed\n", m->name);
             continue;
@@ -216,15 +232,51 @@ int main(void) {
         else bytes = 2.0 * B;
         ms_[mi] = ms;
         gbps[mi] = bytes / (ms * 1e-3) / 1e9;
-        BENCH_RESULT("hadamard|%s|shape=%lldx%lld|ms=%.4f|GBps=%.1f|pct_copy=%.1f|input_reads=%d|valid=%s", m->name,
-                     (long long)M, (long long)K, ms, gbps[mi], 100.0 * gbps[mi] / copy, m->fused ? m->passes : 1,
-                     valid[mi] ? "PASS" : "FAIL");
+        BENCH_RESULT("hadamard|%s|shape=%lldx%lld|ms=%.4f|GBps=%.1f|pct_copy=%.1f|input_reads=%d|ms_sync=%.4f|valid=%s",
+                     m->name, (long long)M, (long long)K, ms, gbps[mi], 100.0 * gbps[mi] / copy, m->fused ? m->passes : 1,
+                     ms_sync[mi], valid[mi] ? "PASS" : "FAIL");
     }
-    printf("\n%-22s %10s %10s %8s %6s  (BF16 %lldx%lld; copy %.0f GB/s)\n", "mode", "ms", "GB/s", "% copy", "check",
-           (long long)M, (long long)K, copy);
+    printf("\n%-22s %10s %10s %8s %9s %6s  (BF16 %lldx%lld; copy %.0f GB/s)\n", "mode", "ms", "GB/s", "% copy",
+           "sync ms", "check", (long long)M, (long long)K, copy);
     for (int mi = 0; mi < NMODES; mi++)
-        printf("%-22s %10.4f %10.1f %7.1f%% %6s\n", modes[mi].name, ms_[mi], gbps[mi], 100.0 * gbps[mi] / copy,
-               valid[mi] ? "PASS" : "FAIL");
+        printf("%-22s %10.4f %10.1f %7.1f%% %9.4f %6s\n", modes[mi].name, ms_[mi], gbps[mi], 100.0 * gbps[mi] / copy,
+               ms_sync[mi], valid[mi] ? "PASS" : "FAIL");
+    /* pass 1 and pass 2 timed inside the fused back-to-back loop (variants 0, 7, 8) */
+    if (!getenv("BENCH_HADAMARD_MODES")) {
+        const int vars[4] = {0, 7, 8, 9};
+        for (int vi = 0; vi < 4; vi++) {
+            const int reps = 25, warm = 5;
+            cudaEvent_t ev[3 * 25];
+            for (int i = 0; i < 3 * reps; i++) cudaEventCreate(&ev[i]);
+            const fp4_config cfg = mode_cfg(&modes[0]);
+            fp4_rht_quantize_bench_variant(vars[vi]);
+            int err = 0;
+            for (int it = 0; it < warm + reps; it++) {
+                const int k = it % NSETS, r = it - warm;
+                fp4_view vx = fp4_view_make(x[k], FP4_DTYPE_BF16, M, K, FP4_DEVICE);
+                if (r >= 0) cudaEventRecord(ev[3 * r], s);
+                fp4_rht_quantize_bench_passes(1);
+                err |= fp4_rht_quantize_columnwise_cuda(ctx, &vx, &cfg, 16, 0, &q[k][0], 0) != FP4_OK;
+                if (r >= 0) cudaEventRecord(ev[3 * r + 1], s);
+                fp4_rht_quantize_bench_passes(2);
+                err |= fp4_rht_quantize_columnwise_cuda(ctx, &vx, &cfg, 16, 0, &q[k][0], 0) != FP4_OK;
+                if (r >= 0) cudaEventRecord(ev[3 * r + 2], s);
+            }
+            cudaEventSynchronize(ev[3 * reps - 1]);
+            float t1[25], t2[25], tt[25];
+            for (int r = 0; r < reps; r++) {
+                cudaEventElapsedTime(&t1[r], ev[3 * r], ev[3 * r + 1]);
+                cudaEventElapsedTime(&t2[r], ev[3 * r + 1], ev[3 * r + 2]);
+                cudaEventElapsedTime(&tt[r], ev[3 * r], ev[3 * r + 2]);
+            }
+            for (int i = 0; i < 3 * reps; i++) cudaEventDestroy(ev[i]);
+            const double p1 = bench_median(t1, reps), p2 = bench_median(t2, reps), pt = bench_median(tt, reps);
+            const double bytes = 2.0 * B + (double)fp4_qtensor_data_bytes(&q[0][0]) + fp4_qtensor_scale_bytes(&q[0][0]);
+            printf("split variant %d: pass1 %.4f ms, pass2 %.4f ms, call %.4f ms (%.1f%% copy)%s\n", vars[vi], p1, p2, pt,
+                   100.0 * bytes / (pt * 1e-3) / 1e9 / copy, err ? " ERROR" : "");
+            BENCH_RESULT("hadamard|split_v%d|pass1_ms=%.4f|pass2_ms=%.4f|call_ms=%.4f", vars[vi], p1, p2, pt);
+        }
+    }
     fp4_rht_quantize_bench_passes(3);
     fp4_rht_quantize_bench_variant(0);
     for (int i = 0; i < NSETS; i++) {

@@ -250,19 +250,14 @@ __device__ __forceinline__ uint32_t enc_word(const uint32_t P[4], float mul, uin
  * byte; *amax_b = the chunk's amax (BF16 value). NVFP4: enc_tab[s] = fp4_nvfp4_block_enc(s, S_dec)
  * for the 127 scale bytes a non-negative amax can produce (one table per CTA instead of an E4M3
  * decode and an IEEE division per block). */
-template <int D, bool SR>
+template <int D, bool SR, bool FOLD = false>
 __device__ __forceinline__ uint8_t quant_chunk(float v[D], float scale, float s_enc, const float *enc_tab, int ocp,
                                                uint64_t seed, uint64_t stream, uint64_t grp, uint32_t *codes,
                                                float *amax_out) {
     stages_but_last<D>(v);
-    const float amax_b = bf16_round(__fmul_rn(last_stage_absmax<D>(v, 0.0f), scale));
+    const float mraw = last_stage_absmax<D>(v, 0.0f);
+    const float amax_b = bf16_round(__fmul_rn(mraw, scale));
     last_stage<D>(v);
-    uint32_t P[D / 2];
-#pragma unroll
-    for (int g = 0; g < D / 8; g++)
-#pragma unroll
-        for (int k = 0; k < 4; k++)
-            P[4 * g + k] = bf16x2_rn(__fmul_rn(v[8 * g + k + 4], scale), __fmul_rn(v[8 * g + k], scale));
     uint8_t sb;
     float mul;
     if constexpr (D == 16) {
@@ -271,6 +266,26 @@ __device__ __forceinline__ uint8_t quant_chunk(float v[D], float scale, float s_
     } else {
         sb = ocp ? fp4_e8m0_ocp(amax_b) : fp4_e8m0_rceil(amax_b);
         mul = fp4_e8m0_inverse(sb);
+    }
+    uint32_t P[D / 2];
+    /* FOLD (d = 16, scale = 2^-2): the element codes come from fl(bf16(fl(v·2^-2))·mul). Where
+     * every |v| < 2^126 (no BF16 overflow of v itself) and 2^-120 <= mul <= 2^100, this equals
+     * fl(bf16(v)·(mul·2^-2)): for |v| >= 2^-124, v·2^-2 is normal, so scaling by 2^-2 commutes with
+     * both roundings and mul·2^-2 is exact; for |v| < 2^-124 both products are < 2^-25 in
+     * magnitude, so both codes are ±0 with v's sign (RNE keeps signs; SR adds < 0.5 so it cannot
+     * reach 0.5). One FMUL per element fewer; warp-uniform so the slow path is a real branch. */
+    if (FOLD && D == 16 && __all_sync(0xffffffffu, mraw < 0x1p126f && mul >= 0x1p-120f && mul <= 0x1p100f)) {
+#pragma unroll
+        for (int g = 0; g < D / 8; g++)
+#pragma unroll
+            for (int k = 0; k < 4; k++) P[4 * g + k] = bf16x2_rn(v[8 * g + k + 4], v[8 * g + k]);
+        mul = __fmul_rn(mul, scale);
+    } else {
+#pragma unroll
+        for (int g = 0; g < D / 8; g++)
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+                P[4 * g + k] = bf16x2_rn(__fmul_rn(v[8 * g + k + 4], scale), __fmul_rn(v[8 * g + k], scale));
     }
 #pragma unroll
     for (int q = 0; q < D / 16; q++) {
@@ -485,7 +500,14 @@ __device__ __forceinline__ void cpa_half(uint32_t sdst, const char *row0, uint32
  * scale word ends at index s. */
 constexpr int kStrip = 8;
 
-template <bool SR>
+/* 16-byte global store; CS: st.global.cs (streaming: evict-first in L2) — A/B (variant 7). */
+template <bool CS>
+__device__ __forceinline__ void st16(void *p, uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+    if constexpr (CS) asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "r"(a), "r"(b), "r"(c), "r"(d) : "memory");
+    else *(uint4 *)p = make_uint4(a, b, c, d);
+}
+
+template <bool SR, bool CS, bool FOLD>
 __global__ void __launch_bounds__(kThreads, 4)
     rht_quant_strip_kernel(const char *x, uint32_t ldb, int64_t M, int64_t K, float scale, uint8_t *data,
                            uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int reverse,
@@ -560,7 +582,7 @@ __global__ void __launch_bounds__(kThreads, 4)
                                 if ((FP4_RHT16_SIGN_MASK >> i) & 1u) v[i] = -v[i];
                             }
                             const uint64_t grp = (uint64_t)((k0 + j) * M + m0 + q * 16) >> 4;
-                            const uint8_t sb = quant_chunk<16, SR>(v, scale, s_enc, enc_tab, 0, seed, stream, grp,
+                            const uint8_t sb = quant_chunk<16, SR, FOLD>(v, scale, s_enc, enc_tab, 0, seed, stream, grp,
                                                                    &cw[j][4 * h + 2 * qq], &ab);
                             sc[j] |= (uint32_t)sb << (8 * q);
                         }
@@ -571,8 +593,8 @@ __global__ void __launch_bounds__(kThreads, 4)
 #pragma unroll
                 for (int j = 0; j < 2; j++) {
                     uint4 *dp = (uint4 *)(data + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 2) + m0 / 2);
-                    dp[0] = make_uint4(cw[j][0], cw[j][1], cw[j][2], cw[j][3]);
-                    dp[1] = make_uint4(cw[j][4], cw[j][5], cw[j][6], cw[j][7]);
+                    st16<CS>(dp, cw[j][0], cw[j][1], cw[j][2], cw[j][3]);
+                    st16<CS>(dp + 1, cw[j][4], cw[j][5], cw[j][6], cw[j][7]);
                 }
             }
 #pragma unroll
@@ -587,8 +609,8 @@ __global__ void __launch_bounds__(kThreads, 4)
             uint8_t *srow = scales + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 16) + mt0 * 4u;
             if (vec_sc && n == (uint32_t)kStrip) {
                 uint4 *sp = (uint4 *)srow;
-                sp[0] = make_uint4(scw[j][0], scw[j][1], scw[j][2], scw[j][3]);
-                sp[1] = make_uint4(scw[j][4], scw[j][5], scw[j][6], scw[j][7]);
+                st16<CS>(sp, scw[j][0], scw[j][1], scw[j][2], scw[j][3]);
+                st16<CS>(sp + 1, scw[j][4], scw[j][5], scw[j][6], scw[j][7]);
             } else {
 #pragma unroll
                 for (int t = 0; t < kStrip; t++)
@@ -610,16 +632,18 @@ unsigned persistent_grid(KernelT kernel, int64_t items) {
     return (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
 }
 
-/* Benchmark hook (bench_hadamard A/B, see benchmarks/notes/hadamard.md runs 5-8): 0 default
+/* Benchmark hook (bench_hadamard A/B, see benchmarks/notes/hadamard.md runs 5-10): 0 default
  * (rht_quant_strip_kernel where its shape conditions hold, else rht_quant_kernel); on the strip
  * kernel's shapes: 5 rht_quant_kernel (the default before run 8); 6 the strip kernel with the strip
- * length forced to 8 whatever the shape (validation of full strips on small shapes). */
+ * length forced to 8 whatever the shape (validation of full strips on small shapes); 7 streaming
+ * (st.global.cs) stores of codes and scales; 8 strips visited in forward order; 9 the 2^-2 scale
+ * folded into the element multiplier (quant_chunk's FOLD). */
 static int g_rhtq_variant = 0;
 
-template <bool SR>
+template <bool SR, bool CS = false, bool FOLD = false>
 void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out, uint64_t seed, uint64_t stream,
-                  cudaStream_t s, int force_sl = 0) {
-    auto k = rht_quant_strip_kernel<SR>;
+                  cudaStream_t s, int force_sl = 0, int reverse = 1) {
+    auto k = rht_quant_strip_kernel<SR, CS, FOLD>;
     static int per_sm = 0;
     if (!per_sm) {
         cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
@@ -635,7 +659,7 @@ void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out
     const int64_t strips = ((nmt + sl - 1) / sl) * nkt, need = (strips + kWarps - 1) / kWarps;
     const unsigned grid = (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
     k<<<grid, kThreads, 0, s>>>((const char *)x->data, ldb, x->rows, x->cols, scale, out->data, out->scales,
-                                out->tscale_dev, seed, stream, 1, (uint32_t)sl);
+                                out->tscale_dev, seed, stream, reverse, (uint32_t)sl);
 }
 
 template <bool BF16, int D, bool VEC, bool FIXED>
@@ -677,10 +701,17 @@ fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor 
         const uint64_t ldb = (uint64_t)x->ld * 2;
         const bool whole = (uintptr_t)x->data % 16 == 0 && ldb % 16 == 0 && M % 64 == 0 && K % 64 == 0 &&
                            (uintptr_t)out->data % 16 == 0 && (uintptr_t)out->scales % 16 == 0;
-        if (whole && (g_rhtq_variant == 0 || g_rhtq_variant == 6)) {
-            const int fsl = g_rhtq_variant == 6 ? kStrip : 0;
-            if (cfg->rounding == FP4_ROUND_SR) launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
-            else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
+        if (whole && g_rhtq_variant != 5) {
+            const int fsl = g_rhtq_variant == 6 ? kStrip : 0, rev = g_rhtq_variant != 8;
+            if (g_rhtq_variant == 9) {
+                if (cfg->rounding == FP4_ROUND_SR) launch_strip<true, false, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
+                else launch_strip<false, false, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
+            } else if (g_rhtq_variant == 7) {
+                if (cfg->rounding == FP4_ROUND_SR) launch_strip<true, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
+                else launch_strip<false, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
+            } else if (cfg->rounding == FP4_ROUND_SR)
+                launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl, rev);
+            else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl, rev);
             FP4_LAUNCH_CHECK("rht_quant_strip_kernel");
             return FP4_OK;
         }

@@ -139,7 +139,7 @@ static void test_rotation_bits(void) {
     CU_ASSERT_EQUAL(fails, 0);
 }
 
-enum { D_NORMAL, D_OUTLIER, D_SPECIAL, D_ZERO };
+enum { D_NORMAL, D_OUTLIER, D_SPECIAL, D_ZERO, D_TINY, D_HUGE };
 
 static int run_fused_case(int64_t M, int64_t K, int64_t ld, fp4_dtype dt, fp4_config cfg, int d, uint64_t sseed,
                           int kind, uint64_t seed) {
@@ -155,6 +155,12 @@ static int run_fused_case(int64_t M, int64_t K, int64_t ld, fp4_dtype dt, fp4_co
         else if (kind == D_OUTLIER && u < 3) v *= 1e4f;
         else if (kind == D_SPECIAL && u == 0) v = NAN;
         else if (kind == D_SPECIAL && u == 1) v = -INFINITY;
+        /* D_TINY: a quarter of the elements and every second 16-token chunk of each 64 scaled by
+         * 2^-128 (BF16 subnormals, some flushed to ±0); D_HUGE: 1 % of the elements scaled by 2^115
+         * (butterfly sums near and past the FP32 range). Both exercise the range guards of the
+         * kernels' exact rewrites (rht_quantize.cu, quant_chunk's FOLD). */
+        else if (kind == D_TINY && (u < 250 || ((i / (size_t)ld) / 16) % 2 == 1)) v = ldexpf(v, -128);
+        else if (kind == D_HUGE && u < 10) v = ldexpf(v, 115);
         if ((int64_t)(i % ld) >= K) v = 1e30f; /* padding: must never reach a result */
         if (dt == FP4_DTYPE_BF16) ((uint16_t *)hx)[i] = fp4_f32_to_bf16(v);
         else ((float *)hx)[i] = v;
@@ -229,7 +235,7 @@ static void test_fused_bits(void) {
                     if (M * K > (int64_t)4096 * 1000 && !(rnd == 0 && fmt == 0)) continue; /* one big case per format */
                     const fp4_dtype dt = (mi + ki) % 2 ? FP4_DTYPE_F32 : FP4_DTYPE_BF16;
                     const int64_t ld = ki % 2 ? K + 8 : K;
-                    const int kind = (mi + ki + rnd) % 4;
+                    const int kind = (mi + ki + rnd) % 6;
                     fails += !run_fused_case(M, K, ld, dt, cfg, d, ki == 3 ? 12345 : 0, kind, 1000 + mi * 10 + ki);
                     cases++;
                 }
@@ -252,10 +258,46 @@ static void test_fused_bits(void) {
     CU_ASSERT_EQUAL(fails, 0);
 }
 
+/* rht_quantize.cu's A/B hook (CUDA builds only; weak so that a CPU-only build links). */
+extern void fp4_rht_quantize_bench_variant(int v) __attribute__((weak));
+
+/* The BF16 strip-kernel shapes (M % 64 == 0, K % 64 == 0) under every pass-2 variant the
+ * benchmark compares (0 default, 5 previous kernel, 6 forced 8-item strips, 7 streaming stores,
+ * 8 forward order, 9 folded scale), with RNE and SR, on normal, tiny, huge and special data. */
+static void test_strip_variants(void) {
+    if (!fp4_rht_quantize_bench_variant) {
+        printf("\n    no variant hook in this build ");
+        return;
+    }
+    int cases = 0, fails = 0;
+    const int vars[] = {0, 5, 6, 7, 8, 9};
+    const int64_t shapes[][2] = {{64, 64}, {832, 192}, {4096, 1024}};
+    const int kinds[] = {D_NORMAL, D_TINY, D_HUGE, D_SPECIAL, D_ZERO};
+    for (int vi = 0; vi < 6; vi++)
+        for (int rnd = 0; rnd < 2; rnd++)
+            for (int si = 0; si < 3; si++)
+                for (int ki = 0; ki < 5; ki++) {
+                    fp4_config cfg = fp4_config_nvfp4();
+                    cfg.rounding = rnd ? FP4_ROUND_SR : FP4_ROUND_RNE;
+                    cfg.seed = 0xF01Dull + (uint64_t)ki;
+                    cfg.stream = 5;
+                    fp4_rht_quantize_bench_variant(vars[vi]);
+                    const int ok = run_fused_case(shapes[si][0], shapes[si][1], shapes[si][1], FP4_DTYPE_BF16, cfg, 16, 0,
+                                                  kinds[ki], 7000 + 100 * si + 10 * ki + rnd);
+                    if (!ok) fprintf(stderr, "    (variant %d)\n", vars[vi]);
+                    fails += !ok;
+                    cases++;
+                }
+    fp4_rht_quantize_bench_variant(0);
+    printf("\n    %d strip-kernel variant cases, %d mismatches ", cases, fails);
+    CU_ASSERT_EQUAL(fails, 0);
+}
+
 static CU_TestInfo gpu_hadamard_tests[] = {
     {"FWHT/RHT d = 16 .. 32768 bit-identical to the CPU", test_fwht_bits},
     {"MR-GPTQ rotations bit-identical (rows, columns)", test_rotation_bits},
     {"fused RHT + columnwise quantize bit-identical (NVFP4, MXFP4; RNE, SR)", test_fused_bits},
+    {"fused RHT16 + NVFP4 pass-2 variants bit-identical (tiny, huge, special data)", test_strip_variants},
     CU_TEST_INFO_NULL,
 };
 
