@@ -14,7 +14,7 @@ out=${OUT:-out}; mkdir -p "$out"; out=$(cd "$out" && pwd)
 treg=${1:-.}; breg=${2:-.}
 b=${BUILD_DIR:-/tmp/fp4kit-gpu-build}
 sum="$out/summary.txt"
-{ date -u; git log -1 --format='commit %h %s' 2>/dev/null || echo "commit ${FP4_COMMIT:-unknown} (no git on this host; FP4_COMMIT from the caller)"; } >"$sum"
+{ date -u; if [ -n "${FP4_COMMIT:-}" ]; then echo "commit $FP4_COMMIT (FP4_COMMIT from the caller)"; else git log -1 --format='commit %h %s' 2>/dev/null || echo "commit unknown"; fi; } >"$sum"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,utilization.gpu --format=csv,noheader >>"$sum" 2>&1
 dpkg -i .offline/debs/*.deb >"$out/build.log" 2>&1 || { echo "dpkg failed" | tee -a "$sum"; tail -5 "$out/build.log"; exit 1; }
 if ! command -v pkg-config >/dev/null; then
@@ -29,6 +29,7 @@ if ! pkg-config --exists libpcre2-8; then   # headers + .pc only; the runtime li
 fi
 cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >>"$out/build.log" 2>&1 \
   || { echo "configure failed" | tee -a "$sum"; tail -30 "$out/build.log"; exit 1; }
+BUILD_TARGETS=$(echo "${BUILD_TARGETS:-}" | sed -E 's/(^| )fp4kit( |$)/\1fp4kit_static\2/g')   # "fp4kit" = the static library
 cmake --build "$b" -j"$(nproc)" ${BUILD_TARGETS:+--target $BUILD_TARGETS} >>"$out/build.log" 2>&1 \
   || { echo "build failed" | tee -a "$sum"; grep -m30 -E "error|Error" "$out/build.log"; exit 1; }
 echo "build ok" >>"$sum"
