@@ -250,13 +250,12 @@ __device__ __forceinline__ uint32_t enc_word(const uint32_t P[4], float mul, uin
  * byte; *amax_b = the chunk's amax (BF16 value). NVFP4: enc_tab[s] = fp4_nvfp4_block_enc(s, S_dec)
  * for the 127 scale bytes a non-negative amax can produce (one table per CTA instead of an E4M3
  * decode and an IEEE division per block). */
-template <int D, bool SR, bool FOLD = false>
+template <int D, bool SR>
 __device__ __forceinline__ uint8_t quant_chunk(float v[D], float scale, float s_enc, const float *enc_tab, int ocp,
                                                uint64_t seed, uint64_t stream, uint64_t grp, uint32_t *codes,
                                                float *amax_out) {
     stages_but_last<D>(v);
-    const float mraw = last_stage_absmax<D>(v, 0.0f);
-    const float amax_b = bf16_round(__fmul_rn(mraw, scale));
+    const float amax_b = bf16_round(__fmul_rn(last_stage_absmax<D>(v, 0.0f), scale));
     last_stage<D>(v);
     uint8_t sb;
     float mul;
@@ -268,25 +267,11 @@ __device__ __forceinline__ uint8_t quant_chunk(float v[D], float scale, float s_
         mul = fp4_e8m0_inverse(sb);
     }
     uint32_t P[D / 2];
-    /* FOLD (d = 16, scale = 2^-2): the element codes come from fl(bf16(fl(v·2^-2))·mul). Where
-     * every |v| < 2^126 (no BF16 overflow of v itself) and 2^-120 <= mul <= 2^100, this equals
-     * fl(bf16(v)·(mul·2^-2)): for |v| >= 2^-124, v·2^-2 is normal, so scaling by 2^-2 commutes with
-     * both roundings and mul·2^-2 is exact; for |v| < 2^-124 both products are < 2^-25 in
-     * magnitude, so both codes are ±0 with v's sign (RNE keeps signs; SR adds < 0.5 so it cannot
-     * reach 0.5). One FMUL per element fewer; warp-uniform so the slow path is a real branch. */
-    if (FOLD && D == 16 && __all_sync(0xffffffffu, mraw < 0x1p126f && mul >= 0x1p-120f && mul <= 0x1p100f)) {
 #pragma unroll
-        for (int g = 0; g < D / 8; g++)
+    for (int g = 0; g < D / 8; g++)
 #pragma unroll
-            for (int k = 0; k < 4; k++) P[4 * g + k] = bf16x2_rn(v[8 * g + k + 4], v[8 * g + k]);
-        mul = __fmul_rn(mul, scale);
-    } else {
-#pragma unroll
-        for (int g = 0; g < D / 8; g++)
-#pragma unroll
-            for (int k = 0; k < 4; k++)
-                P[4 * g + k] = bf16x2_rn(__fmul_rn(v[8 * g + k + 4], scale), __fmul_rn(v[8 * g + k], scale));
-    }
+        for (int k = 0; k < 4; k++)
+            P[4 * g + k] = bf16x2_rn(__fmul_rn(v[8 * g + k + 4], scale), __fmul_rn(v[8 * g + k], scale));
 #pragma unroll
     for (int q = 0; q < D / 16; q++) {
         uint32_t rw[4] = {0u, 0u, 0u, 0u};
@@ -500,15 +485,9 @@ __device__ __forceinline__ void cpa_half(uint32_t sdst, const char *row0, uint32
  * scale word ends at index s. */
 constexpr int kStrip = 8;
 
-/* 16-byte global store; CS: st.global.cs (streaming: evict-first in L2) — A/B (variant 7). */
-template <bool CS>
-__device__ __forceinline__ void st16(void *p, uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
-    if constexpr (CS) asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "r"(a), "r"(b), "r"(c), "r"(d) : "memory");
-    else *(uint4 *)p = make_uint4(a, b, c, d);
-}
 
-template <bool SR, bool CS, bool FOLD>
-__global__ void __launch_bounds__(kThreads, 4)
+template <bool SR, int MINB>
+__global__ void __launch_bounds__(kThreads, MINB)
     rht_quant_strip_kernel(const char *x, uint32_t ldb, int64_t M, int64_t K, float scale, uint8_t *data,
                            uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int reverse,
                            uint32_t sl) {
@@ -582,7 +561,7 @@ __global__ void __launch_bounds__(kThreads, 4)
                                 if ((FP4_RHT16_SIGN_MASK >> i) & 1u) v[i] = -v[i];
                             }
                             const uint64_t grp = (uint64_t)((k0 + j) * M + m0 + q * 16) >> 4;
-                            const uint8_t sb = quant_chunk<16, SR, FOLD>(v, scale, s_enc, enc_tab, 0, seed, stream, grp,
+                            const uint8_t sb = quant_chunk<16, SR>(v, scale, s_enc, enc_tab, 0, seed, stream, grp,
                                                                    &cw[j][4 * h + 2 * qq], &ab);
                             sc[j] |= (uint32_t)sb << (8 * q);
                         }
@@ -593,8 +572,8 @@ __global__ void __launch_bounds__(kThreads, 4)
 #pragma unroll
                 for (int j = 0; j < 2; j++) {
                     uint4 *dp = (uint4 *)(data + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 2) + m0 / 2);
-                    st16<CS>(dp, cw[j][0], cw[j][1], cw[j][2], cw[j][3]);
-                    st16<CS>(dp + 1, cw[j][4], cw[j][5], cw[j][6], cw[j][7]);
+                    dp[0] = make_uint4(cw[j][0], cw[j][1], cw[j][2], cw[j][3]);
+                    dp[1] = make_uint4(cw[j][4], cw[j][5], cw[j][6], cw[j][7]);
                 }
             }
 #pragma unroll
@@ -609,8 +588,8 @@ __global__ void __launch_bounds__(kThreads, 4)
             uint8_t *srow = scales + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 16) + mt0 * 4u;
             if (vec_sc && n == (uint32_t)kStrip) {
                 uint4 *sp = (uint4 *)srow;
-                st16<CS>(sp, scw[j][0], scw[j][1], scw[j][2], scw[j][3]);
-                st16<CS>(sp + 1, scw[j][4], scw[j][5], scw[j][6], scw[j][7]);
+                sp[0] = make_uint4(scw[j][0], scw[j][1], scw[j][2], scw[j][3]);
+                sp[1] = make_uint4(scw[j][4], scw[j][5], scw[j][6], scw[j][7]);
             } else {
 #pragma unroll
                 for (int t = 0; t < kStrip; t++)
@@ -635,15 +614,16 @@ unsigned persistent_grid(KernelT kernel, int64_t items) {
 /* Benchmark hook (bench_hadamard A/B, see benchmarks/notes/hadamard.md runs 5-10): 0 default
  * (rht_quant_strip_kernel where its shape conditions hold, else rht_quant_kernel); on the strip
  * kernel's shapes: 5 rht_quant_kernel (the default before run 8); 6 the strip kernel with the strip
- * length forced to 8 whatever the shape (validation of full strips on small shapes); 7 streaming
- * (st.global.cs) stores of codes and scales; 8 strips visited in forward order; 9 the 2^-2 scale
- * folded into the element multiplier (quant_chunk's FOLD). */
+ * length forced to 8 whatever the shape (validation of full strips on small shapes); 8 strips
+ * visited in forward order; 10 / 11 the strip kernel compiled for 5 / 6 CTAs per SM (register
+ * caps 102 / 85). (Variants 7 streaming stores and 9 a folded 2^-2 scale were measured no faster
+ * in notes run 10 and removed.) */
 static int g_rhtq_variant = 0;
 
-template <bool SR, bool CS = false, bool FOLD = false>
+template <bool SR, int MINB = 4>
 void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out, uint64_t seed, uint64_t stream,
                   cudaStream_t s, int force_sl = 0, int reverse = 1) {
-    auto k = rht_quant_strip_kernel<SR, CS, FOLD>;
+    auto k = rht_quant_strip_kernel<SR, MINB>;
     static int per_sm = 0;
     if (!per_sm) {
         cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
@@ -703,12 +683,12 @@ fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor 
                            (uintptr_t)out->data % 16 == 0 && (uintptr_t)out->scales % 16 == 0;
         if (whole && g_rhtq_variant != 5) {
             const int fsl = g_rhtq_variant == 6 ? kStrip : 0, rev = g_rhtq_variant != 8;
-            if (g_rhtq_variant == 9) {
-                if (cfg->rounding == FP4_ROUND_SR) launch_strip<true, false, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
-                else launch_strip<false, false, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
-            } else if (g_rhtq_variant == 7) {
-                if (cfg->rounding == FP4_ROUND_SR) launch_strip<true, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
-                else launch_strip<false, true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
+            if (g_rhtq_variant == 10) {
+                if (cfg->rounding == FP4_ROUND_SR) launch_strip<true, 5>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
+                else launch_strip<false, 5>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
+            } else if (g_rhtq_variant == 11) {
+                if (cfg->rounding == FP4_ROUND_SR) launch_strip<true, 6>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
+                else launch_strip<false, 6>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
             } else if (cfg->rounding == FP4_ROUND_SR)
                 launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl, rev);
             else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl, rev);
