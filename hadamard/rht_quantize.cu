@@ -486,8 +486,8 @@ __device__ __forceinline__ void cpa_half(uint32_t sdst, const char *row0, uint32
 constexpr int kStrip = 8;
 
 
-template <bool SR, int MINB>
-__global__ void __launch_bounds__(kThreads, MINB)
+template <bool SR>
+__global__ void __launch_bounds__(kThreads, 4)
     rht_quant_strip_kernel(const char *x, uint32_t ldb, int64_t M, int64_t K, float scale, uint8_t *data,
                            uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int reverse,
                            uint32_t sl) {
@@ -614,16 +614,15 @@ unsigned persistent_grid(KernelT kernel, int64_t items) {
 /* Benchmark hook (bench_hadamard A/B, see benchmarks/notes/hadamard.md runs 5-10): 0 default
  * (rht_quant_strip_kernel where its shape conditions hold, else rht_quant_kernel); on the strip
  * kernel's shapes: 5 rht_quant_kernel (the default before run 8); 6 the strip kernel with the strip
- * length forced to 8 whatever the shape (validation of full strips on small shapes); 8 strips
- * visited in forward order; 10 / 11 the strip kernel compiled for 5 / 6 CTAs per SM (register
- * caps 102 / 85). (Variants 7 streaming stores and 9 a folded 2^-2 scale were measured no faster
- * in notes run 10 and removed.) */
+ * length forced to 8 whatever the shape (validation of full strips on small shapes). Measured no
+ * faster and removed (notes run 10): streaming stores, the 2^-2 scale folded into the element
+ * multiplier, strips in forward order, 5 or 6 CTAs per SM. */
 static int g_rhtq_variant = 0;
 
-template <bool SR, int MINB = 4>
+template <bool SR>
 void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out, uint64_t seed, uint64_t stream,
-                  cudaStream_t s, int force_sl = 0, int reverse = 1) {
-    auto k = rht_quant_strip_kernel<SR, MINB>;
+                  cudaStream_t s, int force_sl = 0) {
+    auto k = rht_quant_strip_kernel<SR>;
     static int per_sm = 0;
     if (!per_sm) {
         cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
@@ -639,7 +638,7 @@ void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out
     const int64_t strips = ((nmt + sl - 1) / sl) * nkt, need = (strips + kWarps - 1) / kWarps;
     const unsigned grid = (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
     k<<<grid, kThreads, 0, s>>>((const char *)x->data, ldb, x->rows, x->cols, scale, out->data, out->scales,
-                                out->tscale_dev, seed, stream, reverse, (uint32_t)sl);
+                                out->tscale_dev, seed, stream, 1, (uint32_t)sl);
 }
 
 template <bool BF16, int D, bool VEC, bool FIXED>
@@ -681,17 +680,10 @@ fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor 
         const uint64_t ldb = (uint64_t)x->ld * 2;
         const bool whole = (uintptr_t)x->data % 16 == 0 && ldb % 16 == 0 && M % 64 == 0 && K % 64 == 0 &&
                            (uintptr_t)out->data % 16 == 0 && (uintptr_t)out->scales % 16 == 0;
-        if (whole && g_rhtq_variant != 5) {
-            const int fsl = g_rhtq_variant == 6 ? kStrip : 0, rev = g_rhtq_variant != 8;
-            if (g_rhtq_variant == 10) {
-                if (cfg->rounding == FP4_ROUND_SR) launch_strip<true, 5>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
-                else launch_strip<false, 5>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
-            } else if (g_rhtq_variant == 11) {
-                if (cfg->rounding == FP4_ROUND_SR) launch_strip<true, 6>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
-                else launch_strip<false, 6>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s);
-            } else if (cfg->rounding == FP4_ROUND_SR)
-                launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl, rev);
-            else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl, rev);
+        if (whole && (g_rhtq_variant == 0 || g_rhtq_variant == 6)) {
+            const int fsl = g_rhtq_variant == 6 ? kStrip : 0;
+            if (cfg->rounding == FP4_ROUND_SR) launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
+            else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
             FP4_LAUNCH_CHECK("rht_quant_strip_kernel");
             return FP4_OK;
         }

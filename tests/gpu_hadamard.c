@@ -262,18 +262,18 @@ static void test_fused_bits(void) {
 extern void fp4_rht_quantize_bench_variant(int v) __attribute__((weak));
 
 /* The BF16 strip-kernel shapes (M % 64 == 0, K % 64 == 0) under every pass-2 variant the
- * benchmark compares (0 default, 5 previous kernel, 6 forced 8-item strips, 8 forward order,
- * 10 / 11 compiled for 5 / 6 CTAs per SM), with RNE and SR, on normal, tiny, huge and special data. */
+ * benchmark compares (0 default, 5 previous kernel, 6 forced 8-item strips), with RNE and SR, on
+ * normal, tiny, huge and special data. */
 static void test_strip_variants(void) {
     if (!fp4_rht_quantize_bench_variant) {
         printf("\n    no variant hook in this build ");
         return;
     }
     int cases = 0, fails = 0;
-    const int vars[] = {0, 5, 6, 8, 10, 11};
+    const int vars[] = {0, 5, 6};
     const int64_t shapes[][2] = {{64, 64}, {832, 192}, {4096, 1024}};
     const int kinds[] = {D_NORMAL, D_TINY, D_HUGE, D_SPECIAL, D_ZERO};
-    for (int vi = 0; vi < 6; vi++)
+    for (int vi = 0; vi < 3; vi++)
         for (int rnd = 0; rnd < 2; rnd++)
             for (int si = 0; si < 3; si++)
                 for (int ki = 0; ki < 5; ki++) {
