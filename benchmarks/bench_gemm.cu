@@ -5,6 +5,7 @@
  *   w4a16_nv   fp4_gemm_w4a16, NVFP4 weight (fused kernel)     w4a16_mx  same, MXFP4 weight
  *   w4a16_2p   the two-pass baseline (decode to BF16 + cuBLASLt BF16), NVFP4 weight
  *   w4a4_nv    fp4_gemm NVFP4 x NVFP4 (fused)                   w4a4_mx   MXFP4 x MXFP4
+ *   w4a4_2p    W4A4 NVFP4 two-pass baseline (decode both operands + cuBLASLt BF16)
  *   lt_bf16    cuBLASLt BF16 (through fp4_gemm_bf16: cached handle and plan)
  *   lt_fp8     cuBLASLt FP8 E4M3 x E4M3, per-tensor scales (device pointers), BF16 out, TN
  * Method (.library/device/METHOD.md): every variant is validated once vs the host reference on
@@ -14,9 +15,14 @@
  * working set exceeds the 50 MB L2 for the memory-bound (small M) cases.
  * Reported: µs per call, TFLOP/s (2MNK), weight GB/s (packed codes + scales, or BF16/FP8 bytes),
  * speedup vs lt_bf16 and vs lt_fp8 (time ratio), RESULT lines, then a short table.
- * Build: cmake --build build --target bench_gemm ; run: ./build/benchmarks/bench_gemm [quick | small]
- *   (quick: no M = 8192; small: only M <= 16, for A/B of the small-M kernels via env
- *   FP4KIT_GEMM_SMALL_V1=1, see kernels/gemm_w4a16.cu)
+ * Same-run floors for M <= 16 (µs per call, same graph-of-10 method, same weight copies):
+ *   rd_floor   a plain kernel reading the NVFP4 weight bytes once (codes + scales, 16-byte loads):
+ *              what any W4A16 kernel must at least pay
+ *   empty      an empty kernel of one CTA per SM: the per-call launch cost inside a graph
+ * Build: cmake --build build --target bench_gemm ; run: ./build/benchmarks/bench_gemm
+ *   [quick | small | gemv]  (quick: no M = 8192; small: only M <= 16; gemv: only M <= 16 and
+ *   only w4a16_nv, w4a16_mx, lt_bf16, lt_fp8 and the floors — for A/B runs of the small-M
+ *   kernel under its diagnostic env switches, see kernels/gemm_w4a16_gemv.cu)
  */
 #include <cublasLt.h>
 #include <math.h>
@@ -325,20 +331,78 @@ static int validate_all(void) {
 /* ---- timing ------------------------------------------------------------------------------- */
 /* w4a16_nv / w4a4_nv / _mx: the default call (AUTO); w4a16_fu / w4a4_fu: FP4_GEMM_ALGO_FUSED
  * (the fused kernels alone, NVFP4); w4a16_2p: TWO_PASS. */
-enum { V_W4A16_NV, V_W4A16_FU, V_W4A16_MX, V_W4A16_2P, V_W4A4_NV, V_W4A4_FU, V_W4A4_MX, V_BF16, V_FP8, NV_ };
+enum { V_W4A16_NV, V_W4A16_FU, V_W4A16_MX, V_W4A16_2P, V_W4A4_NV, V_W4A4_FU, V_W4A4_MX, V_W4A4_2P, V_BF16, V_FP8, NV_ };
 static const char *vname[NV_] = {"w4a16_nv", "w4a16_fu", "w4a16_mx", "w4a16_2p", "w4a4_nv",
-                                 "w4a4_fu",  "w4a4_mx",  "lt_bf16",  "lt_fp8"};
+                                 "w4a4_fu",  "w4a4_mx",  "w4a4_2p",  "lt_bf16",  "lt_fp8"};
 
 typedef struct {
     int64_t M, NK;
     double us[NV_];
+    double rd_us, empty_us; /* floors (M <= 16), -1 when not measured */
 } row_t;
+
+static int only_gemv; /* mode "gemv" */
+
+/* ---- floors for the weight-streaming (small M) cases ------------------------------------- */
+/* Read n16 16-byte words of codes and ns16 of scales once (grid-stride, 4 loads in flight per
+ * thread); the XOR is stored only if it hits an impossible value, so nothing is optimized away. */
+__global__ void floor_read_kernel(const uint4 *codes, size_t n16, const uint4 *scales, size_t ns16, unsigned *sink) {
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    uint32_t x = 0;
+    for (; i + 3 * stride < n16; i += 4 * stride) {
+        uint4 v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) v[u] = __ldg(codes + i + u * stride);
+#pragma unroll
+        for (int u = 0; u < 4; u++) x ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+    }
+    for (; i < n16; i += stride) {
+        const uint4 v = __ldg(codes + i);
+        x ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < ns16; j += stride) {
+        const uint4 v = __ldg(scales + j);
+        x ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (x == 0x9e3779b9u) *sink = x;
+}
+__global__ void floor_empty_kernel(void) {}
+
+/* Graph of 10 calls (as the GEMMs), rotating over the same weight copies; µs per call. */
+static double floor_time(int which, fp4_qtensor *w, int rot, unsigned *sink) {
+    int sms = 132;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    auto call = [&](int i) {
+        for (int j = 0; j < 10; j++) {
+            const fp4_qtensor *q = &w[(i * 10 + j) % rot];
+            if (which == 0)
+                floor_read_kernel<<<2 * sms, 512, 0, stream>>>((const uint4 *)q->data, fp4_qtensor_data_bytes(q) / 16,
+                                                               (const uint4 *)q->scales, fp4_qtensor_scale_bytes(q) / 16, sink);
+            else floor_empty_kernel<<<sms, 512, 0, stream>>>();
+        }
+    };
+    call(0);
+    cudaStreamSynchronize(stream);
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    float ms = -1.0f;
+    if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+        call(0);
+        if (cudaStreamEndCapture(stream, &graph) == cudaSuccess && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess)
+            ms = time_ms(3, 20, [&](int) { cudaGraphLaunch(exec, stream); });
+    }
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+    return ms > 0 ? 1e3 * ms / 10 : -1.0;
+}
 
 static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     const int64_t N = NK, K = NK;
     const double wbytes_nv = (double)N * K * 0.5625, wbytes_mx = (double)N * K * 0.53125;
     const double wbytes[NV_] = {wbytes_nv, wbytes_nv, wbytes_mx, wbytes_nv, wbytes_nv,
-                                wbytes_nv, wbytes_mx, (double)N * K * 2, (double)N * K};
+                                wbytes_nv, wbytes_mx, wbytes_nv, (double)N * K * 2, (double)N * K};
     /* rotation: enough weight copies that each variant's set exceeds ~150 MB for small M */
     int rot[NV_];
     for (int v = 0; v < NV_; v++) {
@@ -350,7 +414,7 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     uint16_t *wb[16];
     uint8_t *w8[16];
     for (int v = 0; v < NV_; v++) /* variants sharing a weight set rotate over the same copies */
-        if (v == V_W4A16_FU || v == V_W4A16_2P || v == V_W4A4_NV || v == V_W4A4_FU) rot[v] = rot[V_W4A16_NV];
+        if (v == V_W4A16_FU || v == V_W4A16_2P || v == V_W4A4_NV || v == V_W4A4_FU || v == V_W4A4_2P) rot[v] = rot[V_W4A16_NV];
         else if (v == V_W4A4_MX) rot[v] = rot[V_W4A16_MX];
     for (int i = 0; i < rot[V_W4A16_NV]; i++) make_dev_q(&wn[i], N, K, fp4_config_nvfp4(), 100 + i);
     for (int i = 0; i < rot[V_W4A16_MX]; i++) make_dev_q(&wm[i], N, K, fp4_config_mxfp4(), 200 + i);
@@ -371,6 +435,7 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     for (int v = 0; v < NV_; v++) {
         row->us[v] = -1;
         if (v == V_FP8 && !p8.ok) continue;
+        if (only_gemv && v != V_W4A16_NV && v != V_W4A16_MX && v != V_BF16 && v != V_FP8) continue;
         int fail = 0;
         auto call = [&](int i) {
             for (int j = 0; j < inner; j++) {
@@ -384,6 +449,7 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
                 case V_W4A16_2P: st = fp4_gemm_w4a16_ex(ctx, &xv, &wn[r], 1, NULL, 0, &dv, FP4_GEMM_ALGO_TWO_PASS); break;
                 case V_W4A4_NV: st = fp4_gemm(ctx, &an, &wn[r], 1, NULL, 0, &dv, FP4_ALPHA_SDEC); break;
                 case V_W4A4_MX: st = fp4_gemm(ctx, &am, &wm[r], 1, NULL, 0, &dv, FP4_ALPHA_SDEC); break;
+                case V_W4A4_2P: st = fp4_gemm_ex(ctx, &an, &wn[r], 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_TWO_PASS); break;
                 case V_BF16: {
                     fp4_view bv = fp4_view_make(wb[r], FP4_DTYPE_BF16, N, K, FP4_DEVICE);
                     st = fp4_gemm_bf16(ctx, &xv, &bv, 1, NULL, 0, &dv);
@@ -444,6 +510,17 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
                      vname[v], (long long)M, (long long)NK, row->us[v], tf, gb, xb, x8r);
     }
     row->M = M, row->NK = NK;
+    row->rd_us = row->empty_us = -1;
+    if (M <= 16) {
+        unsigned *sink = (unsigned *)dev_alloc(sizeof(unsigned));
+        row->rd_us = floor_time(0, wn, rot[V_W4A16_NV], sink);
+        row->empty_us = floor_time(1, wn, rot[V_W4A16_NV], sink);
+        fp4_device_free(sink);
+        if (row->rd_us > 0)
+            BENCH_RESULT("gemm|rd_floor M=%lld N=K=%lld|us=%.2f|weight_gbps=%.0f", (long long)M, (long long)NK, row->rd_us,
+                         wbytes_nv / (row->rd_us * 1e-6) / 1e9);
+        if (row->empty_us > 0) BENCH_RESULT("gemm|empty M=%lld N=K=%lld|us=%.2f", (long long)M, (long long)NK, row->empty_us);
+    }
     fp8_plan_free(&p8);
     for (int i = 0; i < rot[V_W4A16_NV]; i++) fp4_qtensor_free(&wn[i]);
     for (int i = 0; i < rot[V_W4A16_MX]; i++) fp4_qtensor_free(&wm[i]);
@@ -454,8 +531,9 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
 }
 
 int main(int argc, char **argv) {
-    const int quick = argc > 1 && (!strcmp(argv[1], "quick") || !strcmp(argv[1], "small"));
-    const int small = argc > 1 && !strcmp(argv[1], "small"); /* M <= 16 only (A/B of the small-M kernels) */
+    only_gemv = argc > 1 && !strcmp(argv[1], "gemv");
+    const int quick = argc > 1 && (!strcmp(argv[1], "quick") || !strcmp(argv[1], "small") || only_gemv);
+    const int small = argc > 1 && (!strcmp(argv[1], "small") || only_gemv); /* M <= 16 only */
     CK(fp4_context_create_cuda(0, NULL, &ctx));
     stream = (cudaStream_t)fp4_context_stream(ctx);
     bench_print_device();
@@ -484,6 +562,16 @@ int main(int argc, char **argv) {
         printf("   %.2fx %.2fx  %.0f %.0f  %.0f%% %.0f%%\n", u[V_BF16] > 0 ? u[V_BF16] / u[V_W4A16_NV] : 0,
                u[V_FP8] > 0 ? u[V_FP8] / u[V_W4A16_NV] : 0, fl / (u[V_W4A16_NV] * 1e6), fl / (u[V_W4A4_NV] * 1e6),
                100.0 * u[V_BF16] / u[V_W4A16_NV], 100.0 * u[V_BF16] / u[V_W4A4_NV]);
+    }
+    printf("\n%-6s %-5s %9s %9s %9s %9s %9s %9s   (µs; floors: rd_floor = read the NVFP4 weight once, empty = launch)\n",
+           "N=K", "M", "w4a16_nv", "w4a16_mx", "rd_floor", "empty", "need", "vs_bf16");
+    for (int i = 0; i < nr; i++) {
+        if (rows[i].M > 16) continue;
+        const double *u = rows[i].us;
+        const double need = fmin(u[V_BF16] / 2.5, u[V_FP8]);
+        printf("%-6lld %-5lld %9.1f %9.1f %9.1f %9.1f %9.1f %8.2fx  %s\n", (long long)rows[i].NK, (long long)rows[i].M,
+               u[V_W4A16_NV], u[V_W4A16_MX], rows[i].rd_us, rows[i].empty_us, need, u[V_BF16] / u[V_W4A16_NV],
+               u[V_W4A16_NV] > 0 && u[V_W4A16_NV] <= need && u[V_W4A16_NV] < u[V_FP8] ? "target met" : "target missed");
     }
     fp4_context_destroy(ctx);
     return fails ? 1 : 0;

@@ -21,9 +21,12 @@
  *   scalar loads (correct, slower).
  * Epilogue in FP32: alpha * (alpha_t * acc) (+ beta * C), alpha_t read from the operands'
  * tscale_dev on the device (never a host round trip).
+ * gemm_tiled_launch runs the sm_90a wgmma kernel instead (kernels/gemm_wgmma.cu) when
+ * gemm_wgmma_ok() says it can: compute capability 9.0, aligned operands (see gemm_wgmma.h).
  */
 #include "gemm_common.cuh"
 #include "gemm_internal.h"
+#include "gemm_wgmma.h"
 #include "kernels.h"
 
 #define TL_BM 128
@@ -215,6 +218,9 @@ static fp4_status tiled_run(fp4_context *ctx, const gemm_operand &a, const gemm_
 
 fp4_status gemm_tiled_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
                              const fp4_epilogue &epi) {
+    /* sm_90 (H100/H200): the warp-specialized wgmma kernel (kernels/gemm_wgmma.cu) when it can
+     * take these operands; tiled_kernel1 below otherwise. */
+    if (gemm_wgmma_ok(a, b, K)) return gemm_wgmma_launch(ctx, a, b, K, epi);
     bool vec = (K % 32) == 0 && ((uintptr_t)b.data % 16) == 0;
     if (a.fp4) vec = vec && ((uintptr_t)a.data % 16) == 0;
     else vec = vec && ((uintptr_t)a.data % 16) == 0 && (a.ld % 8) == 0;

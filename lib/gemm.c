@@ -2,7 +2,9 @@
  * fp4_gemm_w4a16(_ex) and fp4_gemm_bf16. Each validates every argument (NULLs, dtypes, shapes,
  * K against the block, locations, alpha mode, algorithm), then runs the CPU reference for host
  * tensors (lib/gemm_ref.c, lib/gemm_w4a16_ref.c) or the CUDA path for device tensors
- * (kernels/gemm_*.cu). Mixing host and device tensors is an error; there is no silent fallback. */
+ * (kernels/gemm_*.cu). Mixing host and device tensors is an error; there is no silent fallback.
+ * AUTO on the device: the fused sm_90a wgmma kernel for large M when it can run
+ * (fp4_gemm_wgmma_*_auto, kernels/gemm_wgmma.cu), else the CUDA side's own AUTO rule. */
 #include "fp4kit/gemm.h"
 
 #include <stdio.h>
@@ -89,7 +91,10 @@ fp4_status fp4_gemm_ex(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor
     FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
     const fp4_view *cc = beta != 0.0f ? c : NULL;
 #ifdef FP4KIT_HAVE_CUDA
-    if (cuda) return fp4_gemm_w4a4_cuda(ctx, a, b, alpha, cc, beta, d, mode, algo);
+    if (cuda) {
+        if (algo == FP4_GEMM_ALGO_AUTO && fp4_gemm_wgmma_w4a4_auto(a, b)) algo = FP4_GEMM_ALGO_FUSED;
+        return fp4_gemm_w4a4_cuda(ctx, a, b, alpha, cc, beta, d, mode, algo);
+    }
 #endif
     return fp4_gemm_ref(a, b, alpha, cc, beta, d, mode);
 }
@@ -109,7 +114,10 @@ fp4_status fp4_gemm_w4a16_ex(fp4_context *ctx, const fp4_view *x, const fp4_qten
     FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
     const fp4_view *cc = beta != 0.0f ? c : NULL;
 #ifdef FP4KIT_HAVE_CUDA
-    if (cuda) return fp4_gemm_w4a16_cuda(ctx, x, w, alpha, cc, beta, d, algo);
+    if (cuda) {
+        if (algo == FP4_GEMM_ALGO_AUTO && fp4_gemm_wgmma_w4a16_auto(x, w)) algo = FP4_GEMM_ALGO_FUSED;
+        return fp4_gemm_w4a16_cuda(ctx, x, w, alpha, cc, beta, d, algo);
+    }
 #endif
     return fp4_gemm_w4a16_ref(x, w, alpha, cc, beta, d);
 }

@@ -22,6 +22,10 @@ fp4_status fp4_gemm_w4a4_cuda(fp4_context *ctx, const fp4_qtensor *a, const fp4_
                               const fp4_view *c, float beta, fp4_view *d, fp4_alpha_mode mode, fp4_gemm_algo algo);
 fp4_status fp4_gemm_w4a16_cuda(fp4_context *ctx, const fp4_view *x, const fp4_qtensor *w, float alpha,
                                const fp4_view *c, float beta, fp4_view *d, fp4_gemm_algo algo);
+/* kernels/gemm_wgmma.cu: nonzero when AUTO should run the fused sm_90a wgmma kernel (M above
+ * GEMM_WGMMA_AUTO_MIN_M, device and operands eligible) instead of the two-pass path. */
+int fp4_gemm_wgmma_w4a4_auto(const fp4_qtensor *a, const fp4_qtensor *b);
+int fp4_gemm_wgmma_w4a16_auto(const fp4_view *x, const fp4_qtensor *w);
 fp4_status fp4_gemm_bf16_cuda(fp4_context *ctx, const fp4_view *a, const fp4_view *b, float alpha, const fp4_view *c,
                               float beta, fp4_view *d);
 

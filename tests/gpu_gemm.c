@@ -242,13 +242,14 @@ static fp4_view abs_v(const fp4_view *v) {
     return o;
 }
 
-static void run_w4a16_case(fp4_config cfg, gcase g, uint64_t seed) {
+/* x has row stride ldx; returns (when `det` is set) after also checking that two FUSED runs
+ * give bit-identical F32 outputs. */
+static void run_w4a16_case_ld(fp4_config cfg, gcase g, uint64_t seed, int64_t ldx, int det) {
     fp4t_rng r;
     fp4t_rng_seed(&r, seed);
     qpair w;
     vpair x, c, d32, dbf;
     make_q(&r, cfg, g.N, g.K, &w);
-    const int64_t ldx = g.K + (seed % 2 ? 3 : 0); /* odd ld: unaligned activation path */
     make_v(&r, FP4_DTYPE_BF16, g.M, g.K, ldx, &x);
     make_v(&r, g.dt_c, g.M, g.N, g.N, &c);
     make_v(&r, F32, g.M, g.N, g.N + 1, &d32);
@@ -272,9 +273,24 @@ static void run_w4a16_case(fp4_config cfg, gcase g, uint64_t seed) {
     call_args args = {&x.d, cdp, &w.d, NULL, g.alpha, g.beta, FP4_ALPHA_SDEC};
     run_algos(cfg.format == FP4_FORMAT_NVFP4 ? "w4a16 nvfp4" : "w4a16 mxfp4", call_w4a16, &args, &g, &d32,
               g.dt_d == BF16 ? &dbf : NULL, ref, mag);
+    if (det) { /* the fused kernels reduce in a fixed order: two runs agree to the bit */
+        float *r1 = malloc(v_bytes(&d32.h)), *r2 = malloc(v_bytes(&d32.h));
+        poison(&d32);
+        FP4T_ASSERT_OK(call_w4a16(&args, FP4_GEMM_ALGO_FUSED, &d32.d));
+        fetch(&d32, r1);
+        poison(&d32);
+        FP4T_ASSERT_OK(call_w4a16(&args, FP4_GEMM_ALGO_FUSED, &d32.d));
+        fetch(&d32, r2);
+        CU_ASSERT(memcmp(r1, r2, v_bytes(&d32.h)) == 0);
+        free(r1), free(r2);
+    }
     free(ref), free(mag);
     free_q(&w), free_v(&x), free_v(&c), free_v(&d32);
     if (g.dt_d == BF16) free_v(&dbf);
+}
+
+static void run_w4a16_case(fp4_config cfg, gcase g, uint64_t seed) {
+    run_w4a16_case_ld(cfg, g, seed, g.K + (seed % 2 ? 3 : 0), 0); /* odd ld: unaligned activation path */
 }
 
 static void run_w4a4_case(fp4_config cfg, gcase g, fp4_alpha_mode mode, uint64_t seed) {
@@ -382,6 +398,33 @@ static void test_bf16(void) {
     }
 }
 
+/* M <= 16 with an aligned activation (16-byte rows, ld % 8 == 0) and K % 128 == 0: the
+ * gemv kernel (kernels/gemm_w4a16_gemv.cu). Covers every M tile shape (M 1..8: one n8 tile,
+ * 9..16: two), one K slice (M <= 4) and cluster slices (M > 4; K = 16384 at M = 16 needs 4 for
+ * shared memory), the bench shapes N = K = 4096, N off the 16-row tile, chunk counts that do not
+ * divide among the warps (K = 128, 640, 1152), ld > K, beta with C in either dtype, F32 and BF16
+ * out; two FUSED runs must agree to the bit. */
+static const gcase gv_nv_cases[] = {
+    {1, 4096, 4096, F32, F32, 1.0f, 0.0f},      {2, 1000, 1152, BF16, BF16, 0.5f, 0.25f},
+    {4, 257, 2048, F32, BF16, 1.0f, -1.0f},     {5, 130, 640, BF16, F32, 2.0f, 0.5f},
+    {8, 700, 4096, F32, F32, 1.0f, 0.0f},       {9, 300, 1024, BF16, BF16, 1.0f, 0.0f},
+    {13, 129, 2560, F32, F32, -0.5f, 1.0f},     {16, 2056, 8192, BF16, F32, 1.0f, 0.5f},
+    {16, 64, 16384, F32, F32, 1.0f, 0.0f},      {3, 70, 16384, BF16, BF16, 1.0f, 0.0f},
+    {1, 33, 128, F32, F32, 1.0f, 0.0f},
+};
+static const gcase gv_mx_cases[] = {
+    {1, 700, 4096, BF16, BF16, 1.0f, 0.0f},     {6, 257, 1024, F32, F32, 1.5f, -0.5f},
+    {12, 1030, 2048, F32, BF16, 1.0f, 1.0f},    {16, 96, 8192, BF16, BF16, 1.0f, 0.0f},
+    {16, 4096, 4096, F32, F32, 1.0f, 0.0f},
+};
+
+static void test_w4a16_small_m(void) {
+    for (size_t i = 0; i < NCASE(gv_nv_cases); i++)
+        run_w4a16_case_ld(fp4_config_nvfp4(), gv_nv_cases[i], 1000 + i, gv_nv_cases[i].K + (i % 2 ? 8 : 0), i % 3 == 0);
+    for (size_t i = 0; i < NCASE(gv_mx_cases); i++)
+        run_w4a16_case_ld(fp4_config_mxfp4(), gv_mx_cases[i], 1100 + i, gv_mx_cases[i].K + (i % 2 ? 8 : 0), i % 2 == 0);
+}
+
 static void test_rejects(void) {
     fp4t_rng r;
     fp4t_rng_seed(&r, 700);
@@ -407,11 +450,57 @@ static void test_rejects(void) {
     free_q(&w), free_v(&x), free_v(&d);
 }
 
+/* Large M through the sm_90a wgmma kernel (kernels/gemm_wgmma.cu; FUSED and AUTO take it for
+ * M > 128 on compute capability 9.0 when FP4KIT_GEMM_WGMMA=1), then a few of the same cases with
+ * FP4KIT_GEMM_WGMMA=0 (the mma.sync tiled kernel, the path of other GPUs). Tiles are 256 (M) x
+ * 128 (N) x 64 (K): M, N off the tile, N = 1, one and many K-steps, K % 64 = 16 (NVFP4 K = 16·odd:
+ * 8-byte staging) and 32 (half a K-step), M-tile counts above the raster group of 8, alpha/beta
+ * with C in either dtype, F32 and BF16 out. Even seeds give W4A16 an aligned x (TMA); odd seeds
+ * an odd ld (fallback to the tiled kernel). Device without sm_90: every case runs the tiled
+ * kernel and must pass the same way. */
+static const gcase wg_nv_cases[] = {
+    {513, 129, 16 * 37, F32, F32, 1.0f, 0.0f},    {257, 384, 32 * 19, BF16, F32, 1.5f, 0.5f},
+    {700, 200, 1536, F32, BF16, 1.0f, -1.0f},     {129, 1, 64, F32, F32, 2.0f, 0.0f},
+    {2100, 260, 256, BF16, BF16, 1.0f, 0.0f},     {300, 131, 16 * 5, BF16, BF16, -0.5f, 2.0f},
+};
+static const gcase wg_mx_cases[] = {
+    {300, 260, 32 * 7, F32, F32, 1.0f, 0.0f},     {700, 130, 32 * 33, BF16, BF16, 0.75f, 0.5f},
+    {2049, 64, 128, F32, BF16, 1.0f, 0.0f},
+};
+
+static void run_wgmma_cases(uint64_t seed0, int n_nv, int n_mx) {
+    for (int i = 0; i < n_nv; i++) {
+        const uint64_t sd = seed0 + 2 * (uint64_t)i;
+        run_w4a4_case(fp4_config_nvfp4(), wg_nv_cases[i], FP4_ALPHA_SDEC, sd);
+        run_w4a4_case(fp4_config_nvfp4(), wg_nv_cases[i], FP4_ALPHA_AMAX, sd + 1);
+        run_w4a16_case(fp4_config_nvfp4(), wg_nv_cases[i], sd + (i == 5)); /* case 5: odd ld */
+    }
+    for (int i = 0; i < n_mx; i++) {
+        const uint64_t sd = seed0 + 100 + 2 * (uint64_t)i;
+        run_w4a4_case(fp4_config_mxfp4(), wg_mx_cases[i], FP4_ALPHA_SDEC, sd);
+        run_w4a16_case(fp4_config_mxfp4(), wg_mx_cases[i], sd);
+    }
+}
+
+static void test_wgmma(void) {
+    const char *old = getenv("FP4KIT_GEMM_WGMMA");
+    char *keep = old ? strdup(old) : NULL;
+    setenv("FP4KIT_GEMM_WGMMA", "1", 1);
+    run_wgmma_cases(800, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
+    setenv("FP4KIT_GEMM_WGMMA", "0", 1);
+    run_wgmma_cases(900, 2, 1);
+    if (keep) setenv("FP4KIT_GEMM_WGMMA", keep, 1);
+    else unsetenv("FP4KIT_GEMM_WGMMA");
+    free(keep);
+}
+
 static CU_TestInfo gemm_tests[] = {
     {"W4A16 NVFP4 fused / two-pass vs reference", test_w4a16_nvfp4},
     {"W4A16 MXFP4 fused / two-pass vs reference", test_w4a16_mxfp4},
+    {"W4A16 M <= 16, aligned activations (gemv kernel) vs reference", test_w4a16_small_m},
     {"W4A4 NVFP4 (sdec, amax) fused / two-pass vs reference", test_w4a4_nvfp4},
     {"W4A4 MXFP4 fused / two-pass vs reference", test_w4a4_mxfp4},
+    {"large M: wgmma (sm_90a) and mma.sync tiled kernels vs reference", test_wgmma},
     {"BF16 cuBLASLt vs reference", test_bf16},
     {"K not a multiple of the block, locations", test_rejects},
     CU_TEST_INFO_NULL,

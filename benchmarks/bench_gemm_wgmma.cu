@@ -1,0 +1,164 @@
+/* benchmarks/bench_gemm_wgmma.cu — limits of the sm_90a wgmma FP4 GEMM (kernels/gemm_wgmma.cu)
+ * and the M where AUTO should switch to it; the official GEMM table is bench_gemm's.
+ *
+ * Part 1, N = K in {4096, 8192}, M in {2048, 8192}: FUSED W4A4 / W4A16 NVFP4 (the wgmma kernel,
+ * FP4KIT_GEMM_WGMMA=1) as is, with FP4KIT_GEMM_WGMMA_DBG=1 (no decode: the wgmma + pipeline
+ * ceiling) and =2 (no wgmma: the producer's own speed) — DBG results are wrong by design —, the
+ * mma.sync tiled kernel (FP4KIT_GEMM_WGMMA=0) and cuBLASLt BF16, same run.
+ * Part 2, M in {256, 512, 1024}: FUSED (wgmma) vs TWO_PASS for W4A4 and W4A16, and BF16.
+ * Random data (never zeros), BF16 out, beta = 0; medians of 10 event-timed calls after 3 warm-up.
+ * Run: ./build/benchmarks/bench_gemm_wgmma  (sm_90 only; prints SKIPPED elsewhere)
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fp4kit/formats_inline.h" /* before bench_common.cuh, which uses its BF16 codec */
+#include "bench_common.cuh"
+#include "fp4kit/fp4kit.h"
+#include "fp4kit/gemm.h"
+
+#define CK(st)                                                                                 \
+    do {                                                                                       \
+        fp4_status s_ = (st);                                                                  \
+        if (s_ != FP4_OK) {                                                                    \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, fp4_status_str(s_), fp4_last_error()); \
+            exit(1);                                                                           \
+        }                                                                                      \
+    } while (0)
+
+static fp4_context *ctx;
+static cudaStream_t stream;
+
+__global__ void wg_fill_kernel(uint8_t *p, size_t n, uint64_t seed, int scale_mode) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t x = seed ^ (i * 0x9E3779B97F4A7C15ull);
+        x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
+        uint8_t b = (uint8_t)x;
+        if (scale_mode == 1) b = (uint8_t)(0x20 + (x >> 8) % 0x38); /* E4M3 in [2^-3, 60] */
+        p[i] = b;
+    }
+}
+
+static void make_q(fp4_qtensor *q, int64_t rows, int64_t cols, uint64_t seed) {
+    fp4_config cfg = fp4_config_nvfp4();
+    CK(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
+    wg_fill_kernel<<<1024, 256, 0, stream>>>(q->data, fp4_qtensor_data_bytes(q), seed, 0);
+    wg_fill_kernel<<<1024, 256, 0, stream>>>(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, 1);
+    q->amax = 6.0f;
+    q->s_enc = fp4_nvfp4_global_enc(q->amax);
+    q->s_dec = fp4_nvfp4_global_dec(q->s_enc);
+    const float ts[3] = {q->amax, q->s_enc, q->s_dec};
+    CK(fp4_copy_to_device(ctx, q->tscale_dev, ts, sizeof ts));
+}
+
+static void *dalloc(size_t b) {
+    void *p = NULL;
+    CK(fp4_device_alloc(b, &p));
+    return p;
+}
+
+template <typename F>
+static double time_us(F fn) {
+    const float ms = bench_time_ms(stream, 3, 10, [&](int) { fn(); });
+    return ms > 0 ? 1e3 * ms : -1.0;
+}
+
+static void env(const char *wg, const char *dbg) {
+    setenv("FP4KIT_GEMM_WGMMA", wg, 1);
+    if (dbg) setenv("FP4KIT_GEMM_WGMMA_DBG", dbg, 1);
+    else unsetenv("FP4KIT_GEMM_WGMMA_DBG");
+}
+
+int main(void) {
+    CK(fp4_context_create_cuda(0, NULL, &ctx));
+    stream = (cudaStream_t)fp4_context_stream(ctx);
+    bench_print_device();
+    int dev = 0, ma = 0, mi = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, dev);
+    cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, dev);
+    if (ma != 9 || mi != 0) {
+        printf("SKIPPED: the wgmma kernel needs compute capability 9.0 (this is %d.%d)\n", ma, mi);
+        return 0;
+    }
+    enum { W4A4, W4A4_D1, W4A4_D2, W4A4_MMA, W4A16, W4A16_D1, W4A16_D2, W4A16_MMA, BF16, NV1 };
+    const char *n1[NV1] = {"w4a4", "w4a4_nodec", "w4a4_nomma", "w4a4_mmasync", "w4a16",
+                           "w4a16_nodec", "w4a16_nomma", "w4a16_mmasync", "lt_bf16"};
+    printf("\npart 1: us per call (TFLOP/s)\n%-5s %-5s", "N=K", "M");
+    for (int v = 0; v < NV1; v++) printf(" %16s", n1[v]);
+    printf("\n");
+    const int64_t sh1[4][2] = {{2048, 4096}, {8192, 4096}, {2048, 8192}, {8192, 8192}};
+    for (int si = 0; si < 4; si++) {
+        const int64_t M = sh1[si][0], N = sh1[si][1], K = N;
+        fp4_qtensor a, w;
+        make_q(&a, M, K, 11 + si);
+        make_q(&w, N, K, 21 + si);
+        uint16_t *x = (uint16_t *)dalloc(2 * M * K), *wb = (uint16_t *)dalloc(2 * N * K), *d = (uint16_t *)dalloc(2 * M * N);
+        bench_fill_bf16(x, M * K, 31 + si, 1.0f);
+        bench_fill_bf16(wb, N * K, 41 + si, 1.0f);
+        fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), wv = fp4_view_make(wb, FP4_DTYPE_BF16, N, K, FP4_DEVICE);
+        fp4_view dv = fp4_view_make(d, FP4_DTYPE_BF16, M, N, FP4_DEVICE);
+        CK(fp4_context_sync(ctx));
+        double us[NV1];
+        for (int v = 0; v < NV1; v++) {
+            const int w4a4 = v <= W4A4_MMA;
+            const int k = w4a4 ? v - W4A4 : v - W4A16;
+            if (v == BF16) {
+                us[v] = time_us([&] { CK(fp4_gemm_bf16(ctx, &xv, &wv, 1, NULL, 0, &dv)); });
+                continue;
+            }
+            env(k == 3 ? "0" : "1", k == 1 ? "1" : (k == 2 ? "2" : NULL));
+            if (w4a4) us[v] = time_us([&] { CK(fp4_gemm_ex(ctx, &a, &w, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
+            else us[v] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
+        }
+        env("1", NULL);
+        printf("%-5lld %-5lld", (long long)N, (long long)M);
+        for (int v = 0; v < NV1; v++) {
+            printf(" %8.1f (%5.0f)", us[v], 2.0 * M * N * K / (us[v] * 1e6));
+            BENCH_RESULT("gemm_wgmma|%s M=%lld N=K=%lld|us=%.2f|tflops=%.1f|pct_of_bf16=%.1f", n1[v], (long long)M, (long long)N,
+                         us[v], 2.0 * M * N * K / (us[v] * 1e6), 100.0 * us[BF16] / us[v]);
+        }
+        printf("\n");
+        fp4_qtensor_free(&a), fp4_qtensor_free(&w);
+        fp4_device_free(x), fp4_device_free(wb), fp4_device_free(d);
+    }
+
+    enum { A4_FU, A4_2P, A16_FU, A16_2P, LT, NV2 };
+    const char *n2[NV2] = {"w4a4_wgmma", "w4a4_2p", "w4a16_wgmma", "w4a16_2p", "lt_bf16"};
+    printf("\npart 2: us per call (AUTO threshold)\n%-5s %-5s", "N=K", "M");
+    for (int v = 0; v < NV2; v++) printf(" %12s", n2[v]);
+    printf("\n");
+    env("1", NULL);
+    const int64_t Ms[3] = {256, 512, 1024}, NKs[2] = {4096, 8192};
+    for (int ni = 0; ni < 2; ni++)
+        for (int mi2 = 0; mi2 < 3; mi2++) {
+            const int64_t M = Ms[mi2], N = NKs[ni], K = N;
+            fp4_qtensor a, w;
+            make_q(&a, M, K, 51 + mi2);
+            make_q(&w, N, K, 61 + ni);
+            uint16_t *x = (uint16_t *)dalloc(2 * M * K), *wb = (uint16_t *)dalloc(2 * N * K), *d = (uint16_t *)dalloc(2 * M * N);
+            bench_fill_bf16(x, M * K, 71, 1.0f);
+            bench_fill_bf16(wb, N * K, 72, 1.0f);
+            fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), wv = fp4_view_make(wb, FP4_DTYPE_BF16, N, K, FP4_DEVICE);
+            fp4_view dv = fp4_view_make(d, FP4_DTYPE_BF16, M, N, FP4_DEVICE);
+            CK(fp4_context_sync(ctx));
+            double us[NV2];
+            us[A4_FU] = time_us([&] { CK(fp4_gemm_ex(ctx, &a, &w, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
+            us[A4_2P] = time_us([&] { CK(fp4_gemm_ex(ctx, &a, &w, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_TWO_PASS)); });
+            us[A16_FU] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
+            us[A16_2P] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_TWO_PASS)); });
+            us[LT] = time_us([&] { CK(fp4_gemm_bf16(ctx, &xv, &wv, 1, NULL, 0, &dv)); });
+            printf("%-5lld %-5lld", (long long)N, (long long)M);
+            for (int v = 0; v < NV2; v++) {
+                printf(" %12.1f", us[v]);
+                BENCH_RESULT("gemm_wgmma|%s M=%lld N=K=%lld|us=%.2f|tflops=%.1f", n2[v], (long long)M, (long long)N, us[v],
+                             2.0 * M * N * K / (us[v] * 1e6));
+            }
+            printf("\n");
+            fp4_qtensor_free(&a), fp4_qtensor_free(&w);
+            fp4_device_free(x), fp4_device_free(wb), fp4_device_free(d);
+        }
+    unsetenv("FP4KIT_GEMM_WGMMA");
+    fp4_context_destroy(ctx);
+    return 0;
+}

@@ -1,0 +1,480 @@
+/* kernels/gemm_wgmma.cu — the large-M fused FP4 GEMM for Hopper (sm_90a only: wgmma.mma_async and
+ * setmaxnreg; built with -gencode=arch=compute_90a,code=sm_90a, CMakeLists.txt).
+ *
+ *   D[M,N] = alpha * alpha_t * A[M,K] · B[N,K]ᵀ (+ beta C)
+ *   B  packed FP4 [N, K/2] + block scales (the weight; NVFP4 or MXFP4)
+ *   A  packed FP4 [M, K/2] + block scales of B's format (W4A4), or BF16 [M, K] with row stride
+ *      ld % 8 == 0 and a 16-byte aligned pointer (W4A16; read by TMA)
+ *   M, N any; K % 32 == 0 with 16-byte aligned packed data (16-byte staging), or NVFP4 with
+ *   K % 16 == 0 and 8-byte aligned data (8-byte staging). gemm_wgmma_ok() says when; otherwise the
+ *   caller runs tiled_kernel1 (mma.sync, kernels/gemm_w4a4.cu).
+ *
+ * wgmma_kernel1<A_FP4, NV, V16>: one CTA per output tile of 256 (M) x 128 (N), K in steps of 64;
+ * 384 threads = 3 warpgroups, one CTA per SM (~194 KB (W4A4) / ~210 KB (W4A16) shared memory).
+ * The tensor cores compute the tile TRANSPOSED: wgmma's "A" (64 rows per warpgroup) is the
+ * weight tile P = B[n0 .. n0+127] and wgmma's "B" is the activation tile Q = A[m0 .. m0+255], so
+ * each consumer warpgroup issues m64n256k16 (P rows 64·wg .. +63 against all 256 Q rows) and the
+ * epilogue writes acc[n][m] to D[m][n].
+ *   Warpgroup 0, producer (setmaxnreg 88): per K-step, cp.async of the packed 64-code row slices
+ *     (16 bytes per half row) into a 4-deep packed ring, PK - 1 steps ahead; each thread later
+ *     decodes exactly the bytes it copied (no barrier: cp.async.wait_group), so the ring needs no
+ *     synchronisation. Block-scale bytes are loaded to registers one K-step ahead and looked up in
+ *     a 256-entry bf16x2 table. Decode (exact, gemm_common.cuh): E2M1 → e2m1·2^-126 bit pattern,
+ *     NVFP4: one mul.rn.bf16x2 by s·2^118 (= e2m1·s·2^-8; acc is multiplied back by 2^8 per
+ *     FP4 operand in the epilogue, exact in FP32), MXFP4: ·2^126 then ·2^(b-127). Each 8-code
+ *     word becomes one 16-byte chunk stored at chunk c ^ (row & 7) of a 128-byte row: the 128B
+ *     swizzle that TMA and the wgmma descriptors use (tiles 1024-byte aligned). W4A16: producer
+ *     thread 0 also issues the TMA (cp.async.bulk.tensor.2d, SWIZZLE_128B, box 64 x 256, zero fill
+ *     outside [M, K]) of the BF16 activation tile into the same stage.
+ *     Hand-off: fence.proxy.async (generic stores → async-proxy reads), then one mbarrier arrival
+ *     per producer warp on full[s] (+ the TMA's expect_tx arrival, W4A16).
+ *   Warpgroups 1, 2, consumers (setmaxnreg 208): wait full[s], 4 × wgmma m64n256k16 (descriptors:
+ *     K-major, 128B swizzle, SBO 1024 B, +32 B per k16 step), commit, wait for the previous
+ *     K-step's group, release its stage (one arrival per warp on empty[s]). 128 FP32 accumulators
+ *     per thread.
+ *   Stages: S = 3 (W4A4) / 4 (W4A16) decoded BF16 stages of 48 KB (P 16 KB + Q 32 KB).
+ *   Epilogue (consumers): alpha * (alpha_t * (acc · 2^e)) (+ beta * C), alpha_t from the device
+ *   tensor scales (epi_alpha_t / epi_store, gemm_common.cuh: the reference's operation order),
+ *   F32 or BF16, rows m >= M / columns n >= N skipped. Out-of-range P rows and K are zero codes
+ *   with zero scales (cp.async src-size 0) and add 0.
+ * Tiles are rasterised in groups of 8 M-tiles (N-tile outer within a group) for L2 reuse.
+ * Env: FP4KIT_GEMM_WGMMA=0 disables this kernel (tiled_kernel1 runs), =1 enables it; unset →
+ * GEMM_WGMMA_DEFAULT. Read on every call (cheap next to a large-M GEMM), so tests can A/B.
+ * Diagnostics (benchmarks/bench_gemm_wgmma.cu only; WRONG results): FP4KIT_GEMM_WGMMA_DBG=1 skips
+ * the decode (the producer only copies and synchronises), =2 skips the wgmmas (consumers release
+ * each stage at once: the producer's own speed).
+ */
+#include <cuda.h> /* CUtensorMap and its enums only: the encoder comes from cudaGetDriverEntryPointByVersion (no -lcuda) */
+#include <cudaTypedefs.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm_common.cuh"
+#include "gemm_internal.h"
+#include "gemm_wgmma.h"
+
+#ifndef GEMM_WGMMA_DEFAULT
+#define GEMM_WGMMA_DEFAULT 0 /* opt-in until gpu_gemm has passed on the H100 with it */
+#endif
+
+#define WG_BP 128 /* P (weight, N) rows per tile */
+#define WG_BQ 256 /* Q (activation, M) rows per tile */
+#define WG_BK 64
+#define WG_THREADS 384
+#define WG_P_TILE (WG_BP * WG_BK * 2) /* 16 KB */
+#define WG_Q_TILE (WG_BQ * WG_BK * 2) /* 32 KB */
+#define WG_PK 4                       /* packed ring depth */
+#define WG_GROUP_M 8
+/* setmaxnreg: producer / consumer registers per thread; 128·P + 256·C <= 384·168 (the launch
+ * allocation of __launch_bounds__(384, 1)) */
+#ifndef WG_PREGS
+#define WG_PREGS 88
+#endif
+#ifndef WG_CREGS
+#define WG_CREGS 208
+#endif
+#define WG_STR2(x) #x
+#define WG_STR(x) WG_STR2(x)
+
+template <bool A_FP4>
+struct wg_cfg {
+    static constexpr int S = A_FP4 ? 3 : 4;        /* decoded BF16 stages */
+    static constexpr int NPU = A_FP4 ? 6 : 2;      /* 16-byte units per producer thread per K-step */
+    static constexpr int PACK = NPU * 128 * 16;    /* packed ring slot bytes */
+    static constexpr int SMEM = 1024 /* alignment slack */ + S * (WG_P_TILE + WG_Q_TILE) + WG_PK * PACK +
+                                1024 /* scale table */ + 2 * S * 8 /* mbarriers */;
+};
+
+struct wg_operand {
+    const uint8_t *data, *scales;
+    int64_t rows;
+};
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define WG_DEVICE_OK 1
+#endif
+
+#ifdef WG_DEVICE_OK
+/* ---------------------------------------------------------------------------------------- */
+/* sm_90a primitives                                                                          */
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    uint32_t done = 0;
+    do {
+        asm volatile(
+            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(done)
+            : "r"(bar), "r"(parity)
+            : "memory");
+    } while (!done);
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.expect_tx.shared::cta.b64 st, [%0], %1;\n}\n" ::"r"(bar), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void fence_mbar_init() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+
+/* TMA: box {64, 256} of the BF16 activations at (k0, m0) into dst, completing on bar. */
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, uint32_t bar, int x, int y) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+        "l"((uint64_t)map), "r"(x), "r"(y), "r"(bar)
+        : "memory");
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+/* Shared-memory matrix descriptor: K-major tile of 128-byte rows, 128B swizzle, 8-row groups
+ * 1024 bytes apart (SBO), LBO unused for swizzled K-major (1), base offset 0 (1024-aligned tiles). */
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t saddr) {
+    return (uint64_t)((saddr & 0x3FFFFu) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
+}
+
+/* D[64 x 256] (+)= A[64 x 16] · B[256 x 16]ᵀ, both K-major in shared memory, FP32 accumulate.
+ * Accumulator layout (warp w of the warpgroup, lane = 4g + t): d[i] = D[16w + g + 8·((i>>1)&1)]
+ * [8·(i>>2) + 2t + (i&1)]. */
+__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t da, uint64_t db) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,"
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,"
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47,"
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63,"
+        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79,"
+        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95,"
+        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111,"
+        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+        "}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+        :
+          "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "l"(da), "l"(db), "r"(1));
+}
+
+/* Keep the compiler from moving accumulator reads/writes across the async wgmma boundary. */
+__device__ __forceinline__ void acc_fence(float (&d)[128]) {
+#pragma unroll
+    for (int i = 0; i < 128; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+#endif /* WG_DEVICE_OK */
+
+/* ---------------------------------------------------------------------------------------- */
+/* the kernel                                                                                 */
+
+template <bool A_FP4, bool NV, bool V16>
+__global__ void __launch_bounds__(WG_THREADS, 1)
+    wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
+                  int tiles_n, fp4_epilogue epi, int dbg) {
+#ifdef WG_DEVICE_OK
+    typedef wg_cfg<A_FP4> C;
+    constexpr int S = C::S, NPU = C::NPU;
+    extern __shared__ uint8_t wg_smem_raw[];
+    uint8_t *smem = wg_smem_raw + ((1024u - (smem_u32(wg_smem_raw) & 1023u)) & 1023u);
+    uint8_t *sP = smem;                            /* [S][128 rows][128 B] swizzled BF16 */
+    uint8_t *sQ = sP + S * WG_P_TILE;              /* [S][256 rows][128 B] */
+    uint8_t *sPk = sQ + S * WG_Q_TILE;             /* [PK][NPU][128 threads][16 B] packed codes */
+    uint32_t *lut = (uint32_t *)(sPk + WG_PK * C::PACK); /* scale byte -> bf16x2 */
+    uint64_t *bars = (uint64_t *)(lut + 256);      /* full[S], empty[S] */
+    const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S);
+
+    /* tile: groups of WG_GROUP_M M-tiles, M-tile fastest inside a group */
+    const int id = blockIdx.x, per_group = WG_GROUP_M * tiles_n;
+    const int first_m = (id / per_group) * WG_GROUP_M;
+    const int gsize = min(tiles_m - first_m, WG_GROUP_M);
+    const int mt = first_m + (id % per_group) % gsize, nt = (id % per_group) / gsize;
+    const int64_t m0 = (int64_t)mt * WG_BQ, n0 = (int64_t)nt * WG_BP;
+    const int KT = (int)((K + WG_BK - 1) / WG_BK);
+    const int tid = threadIdx.x;
+
+    if (tid < 256) {
+        const float f = NV ? fp4_e4m3_decode((uint8_t)tid) * 0x1p118f : fp4_e8m0_decode((uint8_t)tid);
+        const uint32_t h = fp4_f32_to_bf16(f);
+        lut[tid] = h | (h << 16);
+    }
+    if (tid == 0) {
+        for (int s = 0; s < S; s++) {
+            mbar_init(full0 + 8 * s, A_FP4 ? 4 : 5); /* 4 producer warps (+ the TMA expect_tx arrival) */
+            mbar_init(empty0 + 8 * s, 8);           /* 8 consumer warps */
+        }
+        fence_mbar_init();
+    }
+    __syncthreads();
+
+    if (tid < 128) {
+        /* ---------------- producer warpgroup ---------------- */
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 " WG_STR(WG_PREGS) ";\n" ::: "memory");
+        const int t = tid, lane = t & 31, h = t & 1, rl = t >> 1;
+        const int64_t KB = K / 2;
+        /* unit j: P (weight) rows n0 + rl + 64j for j < 2, Q (activation) rows m0 + rl + 64(j-2) */
+        auto issue = [&](int kt) {
+            if (kt < KT) {
+                uint8_t *slot = sPk + (kt % WG_PK) * C::PACK;
+                const int64_t kc = (int64_t)kt * WG_BK + 32 * h;
+#pragma unroll
+                for (int j = 0; j < NPU; j++) {
+                    const bool isP = j < 2;
+                    const wg_operand &op = isP ? pb : pa;
+                    const int64_t row = (isP ? n0 : m0) + rl + 64 * (isP ? j : j - 2);
+                    const bool ok = row < op.rows && kc < K;
+                    const uint8_t *src = op.data + row * KB + kc / 2;
+                    uint8_t *dst = slot + (j * 128 + t) * 16;
+                    if (V16) {
+                        cp_async16(dst, ok ? (const void *)src : op.data, ok ? 16 : 0);
+                    } else {
+                        const bool ok2 = ok && kc + 16 < K;
+                        cp_async8(dst, ok ? (const void *)src : op.data, ok ? 8 : 0);
+                        cp_async8(dst + 8, ok2 ? (const void *)(src + 8) : op.data, ok2 ? 8 : 0);
+                    }
+                }
+            }
+            cp_async_commit();
+        };
+        /* scale bytes of unit j at K-step kt: NVFP4 byte 0 = codes 0-15, byte 1 = 16-31; MXFP4 one */
+        auto load_sc = [&](int kt, uint32_t (&sc)[NPU]) {
+            const int64_t kc = (int64_t)kt * WG_BK + 32 * h;
+#pragma unroll
+            for (int j = 0; j < NPU; j++) {
+                const bool isP = j < 2;
+                const wg_operand &op = isP ? pb : pa;
+                const int64_t row = (isP ? n0 : m0) + rl + 64 * (isP ? j : j - 2);
+                uint32_t v = 0;
+                if (kt < KT && row < op.rows && kc < K) {
+                    if (NV) {
+                        const uint8_t *sp = op.scales + row * (K / 16) + kc / 16;
+                        v = __ldg(sp);
+                        if (kc + 16 < K) v |= (uint32_t)__ldg(sp + 1) << 8;
+                    } else {
+                        v = __ldg(op.scales + row * (K / 32) + kc / 32);
+                    }
+                }
+                sc[j] = v;
+            }
+        };
+
+#pragma unroll
+        for (int p = 0; p < WG_PK - 1; p++) issue(p);
+        uint32_t sc[NPU];
+        load_sc(0, sc);
+        for (int kt = 0; kt < KT; kt++) {
+            issue(kt + WG_PK - 1);
+            uint32_t scn[NPU];
+            load_sc(kt + 1, scn);
+            const int s = kt % S;
+            mbar_wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
+            if (!A_FP4 && t == 0) {
+                mbar_arrive_tx(full0 + 8 * s, WG_Q_TILE);
+                tma_load_2d(smem_u32(sQ + s * WG_Q_TILE), &tmap_a, full0 + 8 * s, kt * WG_BK, (int)m0);
+            }
+            cp_async_wait<WG_PK - 1>(); /* this thread's copies for K-step kt have landed */
+            const uint8_t *slot = sPk + (kt % WG_PK) * C::PACK;
+#pragma unroll
+            for (int j = 0; j < NPU; j++) {
+                if (dbg == 1) break; /* diagnostic: no decode (stale tiles) */
+                const uint4 q = *(const uint4 *)(slot + (j * 128 + t) * 16);
+                const uint32_t s0 = lut[sc[j] & 0xffu], s1 = NV ? lut[(sc[j] >> 8) & 0xffu] : s0;
+                const int r = rl + 64 * (j < 2 ? j : j - 2);
+                uint8_t *rowp = (j < 2 ? sP + s * WG_P_TILE : sQ + s * WG_Q_TILE) + r * 128;
+                const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+                for (int w = 0; w < 4; w++) {
+                    uint32_t o[4];
+                    e2m1x8_biased(words[w], o);
+                    const uint32_t sw = w < 2 ? s0 : s1;
+#pragma unroll
+                    for (int i = 0; i < 4; i++) o[i] = NV ? bf16x2_mul(o[i], sw) : bf16x2_mul(bf16x2_mul(o[i], 0x7E807E80u), sw);
+                    const int c = 4 * h + w;
+                    *(uint4 *)(rowp + ((c ^ (r & 7)) << 4)) = make_uint4(o[0], o[1], o[2], o[3]);
+                }
+            }
+            fence_proxy_async(); /* generic-proxy stores → wgmma (async proxy) reads */
+            __syncwarp();
+            if (lane == 0) mbar_arrive(full0 + 8 * s);
+#pragma unroll
+            for (int j = 0; j < NPU; j++) sc[j] = scn[j];
+        }
+        cp_async_wait<0>();
+    } else {
+        /* ---------------- consumer warpgroups ---------------- */
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 " WG_STR(WG_CREGS) ";\n" ::: "memory");
+        const int cw = tid - 128, wg = cw >> 7, warp = (cw >> 5) & 3, lane = cw & 31;
+        float acc[128];
+#pragma unroll
+        for (int i = 0; i < 128; i++) acc[i] = 0.0f;
+        const uint32_t pbase = smem_u32(sP) + wg * (64 * 128), qbase = smem_u32(sQ);
+        for (int kt = 0; kt < KT; kt++) {
+            const int s = kt % S;
+            mbar_wait(full0 + 8 * s, (kt / S) & 1);
+            if (dbg == 2) { /* diagnostic: no tensor-core work, release the stage at once */
+                __syncwarp();
+                if (lane == 0) mbar_arrive(empty0 + 8 * s);
+                continue;
+            }
+            wg_fence();
+#pragma unroll
+            for (int ks = 0; ks < WG_BK / 16; ks++)
+                wgmma_m64n256k16(acc, sw128_desc(pbase + s * WG_P_TILE + 32 * ks), sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
+            wg_commit();
+            wg_wait<1>(); /* K-step kt-1's wgmmas are done: release its stage */
+            if (kt > 0 && dbg != 2) {
+                __syncwarp();
+                if (lane == 0) mbar_arrive(empty0 + 8 * ((kt - 1) % S));
+            }
+        }
+        wg_wait<0>();
+        acc_fence(acc);
+
+        const float at = epi_alpha_t(epi);
+        /* undo the 2^-8 folded into each NVFP4 operand's decode (exact) */
+        const float esc = NV ? (A_FP4 ? 65536.0f : 256.0f) : 1.0f;
+        const int g = lane >> 2, tq = lane & 3;
+        const int64_t M = pa.rows, N = pb.rows;
+#pragma unroll
+        for (int i = 0; i < 128; i++) {
+            const int64_t n = n0 + wg * 64 + warp * 16 + g + 8 * ((i >> 1) & 1);
+            const int64_t m = m0 + 8 * (i >> 2) + 2 * tq + (i & 1);
+            if (m < M && n < N) epi_store(epi, at, m, n, __fmul_rn(acc[i], esc));
+        }
+    }
+#endif /* WG_DEVICE_OK */
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* host side                                                                                  */
+
+/* Compute capability 9.0 (H100/H200) of the current device; cached per device. */
+static bool wgmma_device_ok(void) {
+    static int cache[64]; /* 0 unknown, 1 yes, 2 no */
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
+    if (!cache[dev]) {
+        int ma = 0, mi = 0;
+        const bool ok = cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+                        cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess && ma == 9 &&
+                        mi == 0;
+        cache[dev] = ok ? 1 : 2;
+    }
+    return cache[dev] == 1;
+}
+
+static PFN_cuTensorMapEncodeTiled_v12000 wgmma_encoder(void) {
+    static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+        void *p = NULL;
+        cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+            q != cudaDriverEntryPointSuccess)
+            p = NULL;
+        (void)cudaGetLastError();
+        return (PFN_cuTensorMapEncodeTiled_v12000)p;
+    }();
+    return fn;
+}
+
+static bool wgmma_enabled(void) {
+    const char *e = getenv("FP4KIT_GEMM_WGMMA");
+    if (!e || !*e) return GEMM_WGMMA_DEFAULT != 0;
+    return e[0] != '0';
+}
+
+static bool aligned(const void *p, uintptr_t a) { return ((uintptr_t)p % a) == 0; }
+
+/* 16-byte staging possible for the packed operands. */
+static bool wgmma_v16(const gemm_operand &a, const gemm_operand &b, int64_t K) {
+    return K % 32 == 0 && aligned(b.data, 16) && (!a.fp4 || aligned(a.data, 16));
+}
+
+bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
+#ifndef FP4KIT_WGMMA_SM90A
+    (void)a, (void)b, (void)K;
+    return false;
+#else
+    if (!wgmma_enabled() || !b.fp4 || K <= 0 || a.rows <= 0 || b.rows <= 0) return false;
+    if (a.fp4 && a.nv != b.nv) return false;
+    const bool v16 = wgmma_v16(a, b, K);
+    const bool v8 = b.nv && K % 16 == 0 && aligned(b.data, 8) && (!a.fp4 || aligned(a.data, 8));
+    if (!v16 && !v8) return false;
+    if (!a.fp4 && (a.ld % 8 != 0 || !aligned(a.data, 16) || K > ((int64_t)1 << 31) || !wgmma_encoder())) return false;
+    const int64_t tiles = (int64_t)fp4_cdiv(a.rows, WG_BQ) * fp4_cdiv(b.rows, WG_BP);
+    if (tiles > 0x7fffffff || (K + WG_BK - 1) / WG_BK > 0x7fffffff) return false;
+    return wgmma_device_ok();
+#endif
+}
+
+template <bool A_FP4, bool NV, bool V16>
+static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
+                            int64_t K, const fp4_epilogue &epi) {
+    auto kern = wgmma_kernel1<A_FP4, NV, V16>;
+    static int attr_done[64];
+    const size_t smem = wg_cfg<A_FP4>::SMEM;
+    FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
+    const int tm = (int)fp4_cdiv(pa.rows, WG_BQ), tn = (int)fp4_cdiv(pb.rows, WG_BP);
+    const char *dbg = getenv("FP4KIT_GEMM_WGMMA_DBG");
+    kern<<<(unsigned)(tm * (int64_t)tn), WG_THREADS, smem, (cudaStream_t)fp4_context_stream(ctx)>>>(
+        tmap, pb, pa, K, tm, tn, epi, dbg ? atoi(dbg) : 0);
+    FP4_LAUNCH_CHECK("wgmma_kernel1");
+    return FP4_OK;
+}
+
+fp4_status gemm_wgmma_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
+                             const fp4_epilogue &epi) {
+    CUtensorMap tmap;
+    memset(&tmap, 0, sizeof tmap);
+    if (!a.fp4) {
+        const PFN_cuTensorMapEncodeTiled_v12000 enc = wgmma_encoder();
+        if (!enc) return fp4_fail(FP4_ERR_UNSUPPORTED, "wgmma GEMM: the driver has no cuTensorMapEncodeTiled");
+        const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)a.rows};
+        const cuuint64_t strides[1] = {(cuuint64_t)a.ld * 2};
+        const cuuint32_t box[2] = {WG_BK, WG_BQ}, estr[2] = {1, 1};
+        const CUresult r = enc(&tmap, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)a.data, dims, strides, box, estr,
+                               CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        if (r != CUDA_SUCCESS)
+            return fp4_fail(FP4_ERR_CUDA, "wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for A [%lld, %lld] ld %lld", (int)r,
+                            (long long)a.rows, (long long)K, (long long)a.ld);
+    }
+    const wg_operand pb = {(const uint8_t *)b.data, b.scales, b.rows};
+    const wg_operand pa = {(const uint8_t *)a.data, a.scales, a.rows};
+    const bool v16 = wgmma_v16(a, b, K);
+    if (a.fp4) {
+        if (b.nv) return v16 ? wgmma_run<true, true, true>(ctx, tmap, pb, pa, K, epi) : wgmma_run<true, true, false>(ctx, tmap, pb, pa, K, epi);
+        return wgmma_run<true, false, true>(ctx, tmap, pb, pa, K, epi);
+    }
+    if (b.nv) return v16 ? wgmma_run<false, true, true>(ctx, tmap, pb, pa, K, epi) : wgmma_run<false, true, false>(ctx, tmap, pb, pa, K, epi);
+    return wgmma_run<false, false, true>(ctx, tmap, pb, pa, K, epi);
+}
+
+/* The AUTO rule (lib/gemm.c): the fused wgmma kernel instead of two-pass for M > 128. */
+extern "C" int fp4_gemm_wgmma_w4a4_auto(const fp4_qtensor *a, const fp4_qtensor *b) {
+    return a->rows > GEMM_WGMMA_AUTO_MIN_M && gemm_wgmma_ok(gemm_operand_fp4(a), gemm_operand_fp4(b), a->cols);
+}
+extern "C" int fp4_gemm_wgmma_w4a16_auto(const fp4_view *x, const fp4_qtensor *w) {
+    return x->rows > GEMM_WGMMA_AUTO_MIN_M && gemm_wgmma_ok(gemm_operand_bf16(x), gemm_operand_fp4(w), w->cols);
+}

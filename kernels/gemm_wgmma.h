@@ -1,0 +1,21 @@
+/* kernels/gemm_wgmma.h — the sm_90a wgmma FP4 GEMM (kernels/gemm_wgmma.cu) for large M: when it
+ * can run, and its launcher. C++ (CUDA sources) only; the C dispatcher (lib/gemm.c) uses the
+ * extern "C" predicates declared in lib/gemm_internal.h. */
+#ifndef FP4KIT_GEMM_WGMMA_H
+#define FP4KIT_GEMM_WGMMA_H
+
+#include "gemm_common.cuh"
+
+/* AUTO (lib/gemm.c) takes the wgmma kernel for M above this (below: the small/skinny kernels). */
+#define GEMM_WGMMA_AUTO_MIN_M 128
+
+/* True when the build has the sm_90a kernel, the device is compute capability 9.0, the env
+ * FP4KIT_GEMM_WGMMA does not disable it, B is FP4 (A FP4 of B's format, or BF16 with ld % 8 == 0
+ * and a 16-byte aligned pointer), and the packed operands can be staged with 16-byte (K % 32 == 0,
+ * 16-byte aligned) or, NVFP4, 8-byte (K % 16 == 0, 8-byte aligned) copies. Any M, N. */
+bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K);
+/* D = epilogue(A · Bᵀ); call only when gemm_wgmma_ok(). */
+fp4_status gemm_wgmma_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
+                             const fp4_epilogue &epi);
+
+#endif
