@@ -179,6 +179,22 @@ int main(void) {
         OPS_OK(fp4_attention_backward(ctx, &dq, &da, &d, &q, &a, B, T, (int)NH));
     });
     report("attention_backward", ms, 0, 2 * fl_fwd);
+    /* flash-style attention (no T x T buffer): reported at the same full-T^2 FLOP count, so the
+     * rates compare with the rows above; the causal work is half of it, and the backward does 7
+     * tile GEMMs where 4 would be counted (dQ pass recomputes S, dP) */
+    float *lse = NULL;
+    BENCH_CHECK(cudaMalloc(&lse, (size_t)(B * NH * T) * sizeof(float)));
+    ms = bench_time_ms(s, 3, 20, [&](int) {
+        fp4_view o = V2(y[0], N, C), q = V2(qkv, N, 3 * C);
+        OPS_OK(fp4_flash_attention_forward(ctx, &o, lse, &q, B, T, (int)NH));
+    });
+    report("flash_attention_forward", ms, 0, fl_fwd);
+    ms = bench_time_ms(s, 3, 20, [&](int) {
+        fp4_view dq = V2(dqkv, N, 3 * C), d = V2(dy[1], N, C), q = V2(qkv, N, 3 * C), o = V2(y[0], N, C);
+        OPS_OK(fp4_flash_attention_backward(ctx, &dq, &d, &q, &o, lse, B, T, (int)NH));
+    });
+    report("flash_attention_backward", ms, 0, 2 * fl_fwd);
+    cudaFree(lse);
 
     /* optimizer on 124M parameters */
     cudaFree(logits);

@@ -23,6 +23,7 @@
 #include "fp4kit/quantize.h"
 #include "dispatch.h"
 #include "linear_impl.h"
+#include "lt_matmul.h"
 
 /* ---------------------------------------------------------------------------------------------- */
 /* small helpers                                                                                    */
@@ -94,22 +95,23 @@ static fp4_status p_convert(fp4_context *ctx, fp4_location loc, int64_t R, int64
     return fp4_lin_convert_ref(R, C, src, sdt, lds, dst, ddt, ldd, transpose, round_bf16);
 }
 
-static fp4_status p_colsum(fp4_context *ctx, fp4_location loc, int64_t R, int64_t C, const float *src, int64_t lds,
-                           float *db) {
+/* src / y are F32 on the host (check_act), F32 or BF16 on a device. */
+static fp4_status p_colsum(fp4_context *ctx, fp4_location loc, int64_t R, int64_t C, const void *src, fp4_dtype sdt,
+                           int64_t lds, float *db) {
 #ifdef FP4KIT_HAVE_CUDA
-    if (loc == FP4_DEVICE) return fp4_lin_colsum_cuda(ctx, R, C, src, lds, db);
+    if (loc == FP4_DEVICE) return fp4_lin_colsum_cuda(ctx, R, C, src, sdt, lds, db);
 #endif
-    (void)ctx; (void)loc;
-    return fp4_lin_colsum_ref(R, C, src, lds, db);
+    (void)ctx; (void)loc; (void)sdt;
+    return fp4_lin_colsum_ref(R, C, (const float *)src, lds, db);
 }
 
-static fp4_status p_bias_add(fp4_context *ctx, fp4_location loc, int64_t M, int64_t N, float *y, int64_t ldy,
-                             const float *bias) {
+static fp4_status p_bias_add(fp4_context *ctx, fp4_location loc, int64_t M, int64_t N, void *y, fp4_dtype ydt,
+                             int64_t ldy, const float *bias) {
 #ifdef FP4KIT_HAVE_CUDA
-    if (loc == FP4_DEVICE) return fp4_lin_bias_add_cuda(ctx, M, N, y, ldy, bias);
+    if (loc == FP4_DEVICE) return fp4_lin_bias_add_cuda(ctx, M, N, y, ydt, ldy, bias);
 #endif
-    (void)ctx; (void)loc;
-    return fp4_lin_bias_add_ref(M, N, y, ldy, bias);
+    (void)ctx; (void)loc; (void)ydt;
+    return fp4_lin_bias_add_ref(M, N, (float *)y, ldy, bias);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -153,9 +155,9 @@ static fp4_status check_operand_shapes(const fp4_linear *l, int64_t BT, int whic
 
 static fp4_status check_act(const fp4_view *v, const fp4_linear *l, const char *what, int64_t rows, int64_t cols) {
     if (!v || !v->data) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_linear: %s is NULL", what);
-    if (v->dtype != FP4_DTYPE_F32)
-        return fp4_fail(FP4_ERR_DTYPE, "fp4_linear: %s has dtype %s; the layer takes f32 activations", what,
-                        fp4_dtype_name(v->dtype));
+    if (v->dtype != FP4_DTYPE_F32 && !(v->dtype == FP4_DTYPE_BF16 && l->loc == FP4_DEVICE))
+        return fp4_fail(FP4_ERR_DTYPE, "fp4_linear: %s has dtype %s; the layer takes f32 activations%s", what,
+                        fp4_dtype_name(v->dtype), l->loc == FP4_DEVICE ? " or bf16" : " on the host");
     if (v->loc != l->loc)
         return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_linear: %s is on the %s but the layer is on the %s", what,
                         v->loc == FP4_DEVICE ? "device" : "host", l->loc == FP4_DEVICE ? "device" : "host");
@@ -224,6 +226,7 @@ void fp4_linear_free(fp4_linear *l) {
     for (int g = 0; g < 3; g++)
         for (int i = 0; i < 2; i++) fp4_qtensor_free(&l->q[g][i]);
     buf_free(&l->saved_x, l->loc);
+    buf_free(&l->wbf16, l->loc);
     for (int i = 0; i < 4; i++) buf_free(&l->scratch[i], l->loc);
     memset(l, 0, sizeof *l);
 }
@@ -236,13 +239,14 @@ typedef struct operand {
     const float *p;
     int64_t ld;
     const fp4_qtensor *q; /* FP4 operands */
-    const void *h;        /* BF16 K-major rows (device BF16 GEMM path), row stride ld */
 } operand;
 
 /* Device fast paths (docs/recipes.md §Device GEMMs). On a device layer:
- *   - a GEMM whose two operands are both bf16 runs on cuBLASLt (fp4_gemm_bf16): the operands are
- *     RNE-rounded to BF16 buffers (the same values the host rounds to), products exact, FP32
- *     accumulation — it differs from the host only in the summation order;
+ *   - a GEMM whose two operands are both bf16 runs on cuBLASLt (fp4_lt_matmul) with transposed
+ *     layouts: the operands are BF16 (a BF16 activation as is, an F32 one RNE-rounded once — the
+ *     same values the host rounds to; W from the BF16 copy of forward), products exact, FP32
+ *     accumulation — it differs from the host only in the summation order (and in the BF16
+ *     rounding of a BF16 output);
  *   - a fake-quant GEMM whose two operands are FP4 of one format runs fp4_gemm_ex with the
  *     two-pass algorithm: each operand decoded to BF16 as e2m1 x block scale (exact), cuBLASLt BF16
  *     with FP32 accumulation, the NVFP4 tensor scales s_dec_A * s_dec_B applied as the GEMM alpha
@@ -323,20 +327,6 @@ static fp4_status materialize(fp4_context *ctx, fp4_linear *l, int g, int i, con
         out->ld = q->cols;
         return FP4_OK;
     }
-    if (dev_bf16_gemm(l, g)) { /* BF16 K-major rows for cuBLASLt */
-        if (!trans && src->dtype == FP4_DTYPE_BF16) {
-            out->h = src->data;
-            out->ld = src->ld;
-            return FP4_OK;
-        }
-        const int64_t rows = trans ? src->cols : src->rows, K = trans ? src->rows : src->cols;
-        FP4_TRY(buf_reserve(&l->scratch[slot], l->loc, (size_t)rows * (size_t)K * 2));
-        FP4_TRY(p_convert(ctx, l->loc, src->rows, src->cols, src->data, src->dtype, src->ld, l->scratch[slot].p,
-                          FP4_DTYPE_BF16, K, trans, 0));
-        out->h = l->scratch[slot].p;
-        out->ld = K;
-        return FP4_OK;
-    }
     const int rbf = o->prec == FP4_PREC_BF16 && src->dtype != FP4_DTYPE_BF16;
     if (!trans && !rbf && src->dtype == FP4_DTYPE_F32) {
         out->p = src->data;
@@ -352,30 +342,66 @@ static fp4_status materialize(fp4_context *ctx, fp4_linear *l, int g, int i, con
     return FP4_OK;
 }
 
-/* D [M, N] = A·Bᵀ (+ bias) (+ D) for the GEMM g, in this mode. */
+/* d [M, N] = A·Bᵀ (+ bias) (+ d) for the GEMM g, in this mode (not the device bf16 path). d is F32,
+ * or BF16 on a device (not with accumulate): the FP4 GEMMs write it directly, the FP32 kernel
+ * through an F32 staging buffer (scratch[3]). */
 static fp4_status run_gemm(fp4_context *ctx, fp4_linear *l, int g, const operand *a, const operand *b, int64_t M,
-                           int64_t N, int64_t K, float *D, int64_t ldd, const float *bias, int accumulate) {
-    if (a->h && b->h) { /* device BF16 x BF16 on cuBLASLt */
-        fp4_view av = {(void *)a->h, FP4_DTYPE_BF16, M, K, a->ld, l->loc}, bv = {(void *)b->h, FP4_DTYPE_BF16, N, K, b->ld, l->loc};
-        fp4_view d = {D, FP4_DTYPE_F32, M, N, ldd, l->loc};
-        fp4_status st = fp4_gemm_bf16(ctx, &av, &bv, 1.0f, accumulate ? &d : NULL, accumulate ? 1.0f : 0.0f, &d);
-        if (st != FP4_OK)
-            return fp4_fail_context(st, "fp4_linear (layer %u): %s BF16 GEMM", l->layer_id,
-                                    fp4_gemm_kind_name((fp4_gemm_kind)g));
-        if (bias) FP4_TRY(p_bias_add(ctx, l->loc, M, N, D, ldd, bias));
-        return FP4_OK;
-    }
+                           int64_t N, int64_t K, fp4_view *d, const float *bias, int accumulate) {
     if ((l->mode == FP4_LINEAR_TRUE || dev_fp4_fake_gemm(l, g)) && a->q && b->q) {
-        fp4_view d = {D, FP4_DTYPE_F32, M, N, ldd, l->loc};
-        fp4_status st = fp4_gemm_ex(ctx, a->q, b->q, 1.0f, accumulate ? &d : NULL, accumulate ? 1.0f : 0.0f, &d,
+        fp4_status st = fp4_gemm_ex(ctx, a->q, b->q, 1.0f, accumulate ? d : NULL, accumulate ? 1.0f : 0.0f, d,
                                     FP4_ALPHA_SDEC, l->mode == FP4_LINEAR_TRUE ? FP4_GEMM_ALGO_AUTO : FP4_GEMM_ALGO_TWO_PASS);
         if (st != FP4_OK)
             return fp4_fail_context(st, "fp4_linear (layer %u): %s GEMM", l->layer_id, fp4_gemm_kind_name((fp4_gemm_kind)g));
-        if (bias) FP4_TRY(p_bias_add(ctx, l->loc, M, N, D, ldd, bias));
+        if (bias) FP4_TRY(p_bias_add(ctx, l->loc, M, N, d->data, d->dtype, d->ld, bias));
         return FP4_OK;
     }
-    return p_gemm(ctx, l->loc, M, N, K, a->p, a->ld, b->p, b->ld, D, ldd, bias, accumulate);
+    if (d->dtype == FP4_DTYPE_F32)
+        return p_gemm(ctx, l->loc, M, N, K, a->p, a->ld, b->p, b->ld, (float *)d->data, d->ld, bias, accumulate);
+    if (accumulate) return fp4_fail(FP4_ERR_DTYPE, "fp4_linear: accumulating into a BF16 output");
+    FP4_TRY(buf_reserve(&l->scratch[3], l->loc, (size_t)M * (size_t)N * sizeof(float)));
+    float *tmp = (float *)l->scratch[3].p;
+    FP4_TRY(p_gemm(ctx, l->loc, M, N, K, a->p, a->ld, b->p, b->ld, tmp, N, bias, 0));
+    return p_convert(ctx, l->loc, M, N, tmp, FP4_DTYPE_F32, N, d->data, d->dtype, d->ld, 0, 0);
 }
+
+/* Device BF16 GEMM through cuBLASLt, row-major names: d [M, N] (+)= op(A)·op(B) where the
+ * column-major call computes dᵀ. See the callers for the three layouts. */
+static fp4_status lt_gemm(fp4_context *ctx, const fp4_linear *l, int g, int ta, int tb, int64_t m, int64_t n,
+                          int64_t k, const void *A, int64_t lda, const void *B, int64_t ldb, void *D, fp4_dtype ddt,
+                          int64_t ldd, float beta) {
+#ifdef FP4KIT_HAVE_CUDA
+    const fp4_lt_args a = {ta, tb, m, n, k, A, lda, 0, B, ldb, 0, D, ldd, 0, 1, 1.0f, beta, FP4_DTYPE_BF16, ddt};
+    fp4_status st = fp4_lt_matmul(ctx, &a);
+    if (st != FP4_OK)
+        return fp4_fail_context(st, "fp4_linear (layer %u): %s BF16 GEMM", l->layer_id, fp4_gemm_kind_name((fp4_gemm_kind)g));
+    return FP4_OK;
+#else
+    (void)ctx; (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)A; (void)lda; (void)B; (void)ldb; (void)D;
+    (void)ddt; (void)ldd; (void)beta; (void)g;
+    return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_linear (layer %u): built without CUDA", l->layer_id);
+#endif
+}
+
+/* A BF16 [R, C] view of v for the device bf16 path: v itself when BF16, else rounded into
+ * scratch[slot] (contiguous). */
+static fp4_status bf16_rows(fp4_context *ctx, fp4_linear *l, const fp4_view *v, int slot, const void **p, int64_t *ld) {
+    if (v->dtype == FP4_DTYPE_BF16) {
+        *p = v->data;
+        *ld = v->ld;
+        return FP4_OK;
+    }
+    FP4_TRY(buf_reserve(&l->scratch[slot], l->loc, (size_t)v->rows * (size_t)v->cols * 2));
+    FP4_TRY(p_convert(ctx, l->loc, v->rows, v->cols, v->data, v->dtype, v->ld, l->scratch[slot].p, FP4_DTYPE_BF16,
+                      v->cols, 0, 0));
+    *p = l->scratch[slot].p;
+    *ld = v->cols;
+    return FP4_OK;
+}
+
+#define MARK(l, stage)                                                        \
+    do {                                                                      \
+        if ((l)->mark) (l)->mark((l)->mark_user, (l)->mark_tag, (stage));     \
+    } while (0)
 
 /* ---------------------------------------------------------------------------------------------- */
 /* forward / backward                                                                               */
@@ -395,6 +421,7 @@ fp4_status fp4_linear_forward(fp4_context *ctx, fp4_linear *l, const fp4_view *x
 
     /* weights: fprop.w rowwise; dgrad.w columnwise, from the same call when both are the same
      * deterministic 16x16 quantization (then the columnwise copy is the transposed rowwise copy) */
+    MARK(l, "w");
     const fp4_operand_recipe *fw = &r->op[FP4_FPROP][1], *dw = &r->op[FP4_DGRAD][1];
     l->w_shared = is_fp4(fw->prec) && fw->prec == dw->prec && fw->block == FP4_BLOCK_16x16 && dw->block == fw->block &&
                   fw->rounding == FP4_ROUND_RNE && dw->rounding == FP4_ROUND_RNE && fw->scale == dw->scale;
@@ -410,24 +437,52 @@ fp4_status fp4_linear_forward(fp4_context *ctx, fp4_linear *l, const fp4_view *x
         if (is_fp4(fw->prec)) FP4_TRY(quantize_operand(ctx, l, FP4_FPROP, 1, &wv, 0, step));
         if (is_fp4(dw->prec)) FP4_TRY(quantize_operand(ctx, l, FP4_DGRAD, 1, &wv, 1, step));
     }
-    /* activations: fprop.x rowwise; wgrad.x (Xᵀ, kept for backward) */
+    if (dev_bf16_gemm(l, FP4_FPROP) || dev_bf16_gemm(l, FP4_DGRAD)) { /* W [OC, C] in BF16, kept for dgrad */
+        FP4_TRY(buf_reserve(&l->wbf16, l->loc, (size_t)OC * (size_t)C * 2));
+        FP4_TRY(p_convert(ctx, l->loc, OC, C, l->w, FP4_DTYPE_F32, C, l->wbf16.p, FP4_DTYPE_BF16, C, 0, 0));
+    }
+    /* activations: fprop.x rowwise; wgrad.x (kept for backward) */
+    MARK(l, "x");
     if (is_fp4(r->op[FP4_FPROP][0].prec)) FP4_TRY(quantize_operand(ctx, l, FP4_FPROP, 0, x, 0, step));
     const fp4_operand_recipe *wx = &r->op[FP4_WGRAD][1];
+    l->sx = NULL;
+    l->saved_x_bytes = 0;
     if (is_fp4(wx->prec)) {
         FP4_TRY(quantize_operand(ctx, l, FP4_WGRAD, 1, x, 1, step));
-        l->saved_x_bytes = 0;
-    } else {
+    } else if (dev_bf16_gemm(l, FP4_WGRAD)) { /* X [BT, C] in BF16, read transposed by cuBLASLt */
+        if (x->dtype == FP4_DTYPE_BF16 && l->borrow_x) {
+            l->sx = x->data;
+            l->sx_ld = x->ld;
+        } else {
+            const size_t bytes = (size_t)BT * (size_t)C * 2;
+            FP4_TRY(buf_reserve(&l->saved_x, l->loc, bytes));
+            FP4_TRY(p_convert(ctx, l->loc, BT, C, x->data, x->dtype, x->ld, l->saved_x.p, FP4_DTYPE_BF16, C, 0, 0));
+            l->sx = l->saved_x.p;
+            l->sx_ld = C;
+            l->saved_x_bytes = bytes;
+        }
+    } else { /* Xᵀ [C, BT] in fp32 or bf16 */
         const fp4_dtype sdt = wx->prec == FP4_PREC_BF16 ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
         const size_t bytes = (size_t)BT * (size_t)C * fp4_dtype_size(sdt);
         FP4_TRY(buf_reserve(&l->saved_x, l->loc, bytes));
-        FP4_TRY(p_convert(ctx, l->loc, BT, C, x->data, FP4_DTYPE_F32, x->ld, l->saved_x.p, sdt, BT, 1, 0));
+        FP4_TRY(p_convert(ctx, l->loc, BT, C, x->data, x->dtype, x->ld, l->saved_x.p, sdt, BT, 1, 0));
         l->saved_x_bytes = bytes;
     }
     /* Y = X·Wᵀ + b */
-    operand a, b;
-    FP4_TRY(materialize(ctx, l, FP4_FPROP, 0, x, 0, 0, &a));
-    FP4_TRY(materialize(ctx, l, FP4_FPROP, 1, &wv, 0, 1, &b));
-    FP4_TRY(run_gemm(ctx, l, FP4_FPROP, &a, &b, BT, OC, C, y->data, y->ld, l->bias, 0));
+    MARK(l, "fprop");
+    if (dev_bf16_gemm(l, FP4_FPROP)) {
+        /* column-major Yᵀ [OC, BT] = (W as [C, OC])ᵀ · (X as [C, BT]): TN */
+        const void *xp;
+        int64_t xld;
+        FP4_TRY(bf16_rows(ctx, l, x, 2, &xp, &xld));
+        FP4_TRY(lt_gemm(ctx, l, FP4_FPROP, 1, 0, OC, BT, C, l->wbf16.p, C, xp, xld, y->data, y->dtype, y->ld, 0.0f));
+        if (l->bias) FP4_TRY(p_bias_add(ctx, l->loc, BT, OC, y->data, y->dtype, y->ld, l->bias));
+    } else {
+        operand a, b;
+        FP4_TRY(materialize(ctx, l, FP4_FPROP, 0, x, 0, 0, &a));
+        FP4_TRY(materialize(ctx, l, FP4_FPROP, 1, &wv, 0, 1, &b));
+        FP4_TRY(run_gemm(ctx, l, FP4_FPROP, &a, &b, BT, OC, C, y, l->bias, 0));
+    }
     l->have_forward = 1;
     return FP4_OK;
 }
@@ -443,26 +498,49 @@ fp4_status fp4_linear_backward(fp4_context *ctx, fp4_linear *l, const fp4_view *
     if (dx) FP4_TRY(check_act(dx, l, "dx", BT, C));
     const fp4_recipe *r = &l->recipe;
     const uint32_t step = l->step;
-    if (db) FP4_TRY(p_colsum(ctx, l->loc, BT, OC, dy->data, dy->ld, db));
+    MARK(l, "dy");
+    if (db) FP4_TRY(p_colsum(ctx, l->loc, BT, OC, dy->data, dy->dtype, dy->ld, db));
     fp4_view wv = fp4_view_make(l->w, FP4_DTYPE_F32, OC, C, l->loc);
+    /* dY in BF16 for the device bf16 GEMMs (dgrad NN, wgrad NT): as is, or rounded once */
+    const void *dyp = NULL;
+    int64_t dyld = 0;
+    if ((dx && dev_bf16_gemm(l, FP4_DGRAD)) || (dW && dev_bf16_gemm(l, FP4_WGRAD)))
+        FP4_TRY(bf16_rows(ctx, l, dy, 2, &dyp, &dyld));
     operand a, b;
     if (dx) { /* dX [BT, C] = dY [BT, OC] · (Wᵀ [C, OC])ᵀ */
-        if (is_fp4(r->op[FP4_DGRAD][0].prec)) FP4_TRY(quantize_operand(ctx, l, FP4_DGRAD, 0, dy, 0, step));
-        FP4_TRY(materialize(ctx, l, FP4_DGRAD, 0, dy, 0, 0, &a));
-        FP4_TRY(materialize(ctx, l, FP4_DGRAD, 1, &wv, 1, 1, &b));
-        FP4_TRY(run_gemm(ctx, l, FP4_DGRAD, &a, &b, BT, C, OC, dx->data, dx->ld, NULL, 0));
+        if (dev_bf16_gemm(l, FP4_DGRAD)) {
+            /* column-major dXᵀ [C, BT] = (W as [C, OC]) · (dY as [OC, BT]): NN */
+            MARK(l, "dgrad");
+            FP4_TRY(lt_gemm(ctx, l, FP4_DGRAD, 0, 0, C, BT, OC, l->wbf16.p, C, dyp, dyld, dx->data, dx->dtype, dx->ld,
+                            0.0f));
+        } else {
+            if (is_fp4(r->op[FP4_DGRAD][0].prec)) FP4_TRY(quantize_operand(ctx, l, FP4_DGRAD, 0, dy, 0, step));
+            FP4_TRY(materialize(ctx, l, FP4_DGRAD, 0, dy, 0, 0, &a));
+            FP4_TRY(materialize(ctx, l, FP4_DGRAD, 1, &wv, 1, 1, &b));
+            MARK(l, "dgrad");
+            FP4_TRY(run_gemm(ctx, l, FP4_DGRAD, &a, &b, BT, C, OC, dx, NULL, 0));
+        }
     }
     if (dW) { /* dW [OC, C] += dYᵀ [OC, BT] · (Xᵀ [C, BT])ᵀ */
-        if (is_fp4(r->op[FP4_WGRAD][0].prec)) FP4_TRY(quantize_operand(ctx, l, FP4_WGRAD, 0, dy, 1, step));
-        FP4_TRY(materialize(ctx, l, FP4_WGRAD, 0, dy, 1, 0, &a));
-        if (is_fp4(r->op[FP4_WGRAD][1].prec)) {
-            FP4_TRY(materialize(ctx, l, FP4_WGRAD, 1, NULL, 0, 1, &b));
-        } else { /* saved Xᵀ [C, BT] in fp32 (used in place) or bf16 (widened) */
-            const fp4_dtype sdt = r->op[FP4_WGRAD][1].prec == FP4_PREC_BF16 ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
-            fp4_view sx = {l->saved_x.p, sdt, C, BT, BT, l->loc};
-            FP4_TRY(materialize(ctx, l, FP4_WGRAD, 1, &sx, 0, 1, &b));
+        fp4_view dwv = {dW, FP4_DTYPE_F32, OC, C, C, l->loc};
+        if (dev_bf16_gemm(l, FP4_WGRAD)) {
+            /* column-major dWᵀ [C, OC] += (X as [C, BT]) · (dY as [OC, BT])ᵀ: NT */
+            MARK(l, "wgrad");
+            FP4_TRY(lt_gemm(ctx, l, FP4_WGRAD, 0, 1, C, OC, BT, l->sx, l->sx_ld, dyp, dyld, dW, FP4_DTYPE_F32, C, 1.0f));
+        } else {
+            MARK(l, "dyT");
+            if (is_fp4(r->op[FP4_WGRAD][0].prec)) FP4_TRY(quantize_operand(ctx, l, FP4_WGRAD, 0, dy, 1, step));
+            FP4_TRY(materialize(ctx, l, FP4_WGRAD, 0, dy, 1, 0, &a));
+            if (is_fp4(r->op[FP4_WGRAD][1].prec)) {
+                FP4_TRY(materialize(ctx, l, FP4_WGRAD, 1, NULL, 0, 1, &b));
+            } else { /* saved Xᵀ [C, BT] in fp32 (used in place) or bf16 (widened) */
+                const fp4_dtype sdt = r->op[FP4_WGRAD][1].prec == FP4_PREC_BF16 ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
+                fp4_view sx = {l->saved_x.p, sdt, C, BT, BT, l->loc};
+                FP4_TRY(materialize(ctx, l, FP4_WGRAD, 1, &sx, 0, 1, &b));
+            }
+            MARK(l, "wgrad");
+            FP4_TRY(run_gemm(ctx, l, FP4_WGRAD, &a, &b, OC, C, BT, &dwv, NULL, 1));
         }
-        FP4_TRY(run_gemm(ctx, l, FP4_WGRAD, &a, &b, OC, C, BT, dW, C, NULL, 1));
     }
     return FP4_OK;
 }

@@ -8,8 +8,8 @@
  *   convert_kernel   F32/BF16 -> F32/BF16 with BF16 rounding (grid-stride); with transpose the
  *                    32x32 shared-memory tile kernel transpose_convert_kernel (coalesced reads
  *                    and writes; the same per-element conversion).
- *   colsum_kernel    db[c] += sum_r src[r, c] (one thread per column, r ascending).
- *   bias_add_kernel  y[m, n] += bias[n].
+ *   colsum_kernel    db[c] += sum_r src[r, c] (one thread per column, r ascending; src F32 or BF16).
+ *   bias_add_kernel  y[m, n] += bias[n] (y F32 or BF16).
  * All launches are queued on fp4_context_stream(ctx) and checked.
  */
 #include <cuda_runtime.h>
@@ -92,18 +92,24 @@ __global__ void transpose_convert_kernel(int64_t R, int64_t C, const void *src, 
     }
 }
 
-__global__ void colsum_kernel(int64_t R, int64_t C, const float *src, int64_t lds, float *db) {
+template <typename T> __device__ __forceinline__ float lin_ld(const T *p);
+template <> __device__ __forceinline__ float lin_ld<float>(const float *p) { return *p; }
+template <> __device__ __forceinline__ float lin_ld<uint16_t>(const uint16_t *p) { return fp4_bf16_to_f32(*p); }
+__device__ __forceinline__ void lin_st(float *p, float v) { *p = v; }
+__device__ __forceinline__ void lin_st(uint16_t *p, float v) { *p = fp4_f32_to_bf16(v); }
+
+template <typename T> __global__ void colsum_kernel(int64_t R, int64_t C, const T *src, int64_t lds, float *db) {
     const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     float s = 0.0f;
-    for (int64_t r = 0; r < R; r++) s = __fadd_rn(s, src[r * lds + c]);
+    for (int64_t r = 0; r < R; r++) s = __fadd_rn(s, lin_ld(src + r * lds + c));
     db[c] = __fadd_rn(db[c], s);
 }
 
-__global__ void bias_add_kernel(int64_t M, int64_t N, float *y, int64_t ldy, const float *bias) {
+template <typename T> __global__ void bias_add_kernel(int64_t M, int64_t N, T *y, int64_t ldy, const float *bias) {
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < M * N; e += (int64_t)gridDim.x * blockDim.x) {
         const int64_t m = e / N, n = e % N;
-        y[m * ldy + n] = __fadd_rn(y[m * ldy + n], bias[n]);
+        lin_st(y + m * ldy + n, __fadd_rn(lin_ld(y + m * ldy + n), bias[n]));
     }
 }
 
@@ -134,16 +140,22 @@ extern "C" fp4_status fp4_lin_convert_cuda(fp4_context *ctx, int64_t R, int64_t 
     return launch_check("convert_kernel");
 }
 
-extern "C" fp4_status fp4_lin_colsum_cuda(fp4_context *ctx, int64_t R, int64_t C, const float *src, int64_t lds,
-                                          float *db) {
+extern "C" fp4_status fp4_lin_colsum_cuda(fp4_context *ctx, int64_t R, int64_t C, const void *src, fp4_dtype sdt,
+                                          int64_t lds, float *db) {
     cudaStream_t st = (cudaStream_t)fp4_context_stream(ctx);
-    colsum_kernel<<<(unsigned)((C + 255) / 256), 256, 0, st>>>(R, C, src, lds, db);
+    if (sdt == FP4_DTYPE_BF16)
+        colsum_kernel<uint16_t><<<(unsigned)((C + 255) / 256), 256, 0, st>>>(R, C, (const uint16_t *)src, lds, db);
+    else
+        colsum_kernel<float><<<(unsigned)((C + 255) / 256), 256, 0, st>>>(R, C, (const float *)src, lds, db);
     return launch_check("colsum_kernel");
 }
 
-extern "C" fp4_status fp4_lin_bias_add_cuda(fp4_context *ctx, int64_t M, int64_t N, float *y, int64_t ldy,
-                                            const float *bias) {
+extern "C" fp4_status fp4_lin_bias_add_cuda(fp4_context *ctx, int64_t M, int64_t N, void *y, fp4_dtype ydt,
+                                            int64_t ldy, const float *bias) {
     cudaStream_t st = (cudaStream_t)fp4_context_stream(ctx);
-    bias_add_kernel<<<grid_1d(M * N), 256, 0, st>>>(M, N, y, ldy, bias);
+    if (ydt == FP4_DTYPE_BF16)
+        bias_add_kernel<uint16_t><<<grid_1d(M * N), 256, 0, st>>>(M, N, (uint16_t *)y, ldy, bias);
+    else
+        bias_add_kernel<float><<<grid_1d(M * N), 256, 0, st>>>(M, N, (float *)y, ldy, bias);
     return launch_check("bias_add_kernel");
 }

@@ -12,6 +12,9 @@
  *             round_bf16 is set or dst is BF16.
  *   colsum:   s = 0; for r = 0..R-1: s = s + src[r,c]; db[c] = db[c] + s.
  *   bias_add: y[m,n] = y[m,n] + bias[n].
+ * The device colsum and bias_add also take BF16 src / y (read as fp32; y rounded back to BF16).
+ * The device BF16 GEMMs of the layer (TN fprop, NN dgrad, NT wgrad on cuBLASLt, no transposed
+ * copies) go through fp4_lt_matmul (qat/lt_matmul.h).
  */
 #ifndef FP4KIT_QAT_LINEAR_IMPL_H
 #define FP4KIT_QAT_LINEAR_IMPL_H
@@ -39,8 +42,10 @@ fp4_status fp4_lin_gemm_tn_cuda(fp4_context *ctx, int64_t M, int64_t N, int64_t 
                                 const float *B, int64_t ldb, float *D, int64_t ldd, const float *bias, int accumulate);
 fp4_status fp4_lin_convert_cuda(fp4_context *ctx, int64_t R, int64_t C, const void *src, fp4_dtype sdt, int64_t lds,
                                 void *dst, fp4_dtype ddt, int64_t ldd, int transpose, int round_bf16);
-fp4_status fp4_lin_colsum_cuda(fp4_context *ctx, int64_t R, int64_t C, const float *src, int64_t lds, float *db);
-fp4_status fp4_lin_bias_add_cuda(fp4_context *ctx, int64_t M, int64_t N, float *y, int64_t ldy, const float *bias);
+fp4_status fp4_lin_colsum_cuda(fp4_context *ctx, int64_t R, int64_t C, const void *src, fp4_dtype sdt, int64_t lds,
+                               float *db);
+fp4_status fp4_lin_bias_add_cuda(fp4_context *ctx, int64_t M, int64_t N, void *y, fp4_dtype ydt, int64_t ldy,
+                                 const float *bias);
 #endif
 
 #ifdef __cplusplus

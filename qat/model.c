@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp4kit/formats_inline.h"
 #include "model.h"
 #include "ops.h"
 
@@ -183,6 +184,10 @@ float *fp4_model_g(const fp4_model *m, const char *name) {
 }
 
 fp4_view fp4_model_view(const fp4_model *m, float *p, int64_t rows, int64_t cols) {
+    return fp4_view_make(p, m->act_dtype, rows, cols, m->loc);
+}
+
+fp4_view fp4_model_view_f32(const fp4_model *m, float *p, int64_t rows, int64_t cols) {
     return fp4_view_make(p, FP4_DTYPE_F32, rows, cols, m->loc);
 }
 
@@ -206,6 +211,8 @@ fp4_status fp4_model_init_linear(fp4_model *m, int idx, int block, int n_blocks,
     fp4_status st = fp4_linear_init(&m->lin[idx], w, bias, OC, C, m->loc, &r, mode, (uint32_t)idx, m->opt.seed);
     if (st != FP4_OK) return fp4_fail_context(st, "linear layer %d (block %d, [%lld, %lld])", idx, block, (long long)OC,
                                               (long long)C);
+    m->lin[idx].mark = m->opt.mark;
+    m->lin[idx].mark_user = m->opt.mark_user;
     return FP4_OK;
 }
 
@@ -264,6 +271,14 @@ fp4_status fp4_model_create(fp4_context *ctx, const fp4_model_config *cfg, const
     m->loc = fp4_context_is_cuda(ctx) ? FP4_DEVICE : FP4_HOST;
     m->Vp = (cfg->V + 63) / 64 * 64;
     m->H = cfg->mlp_ratio * cfg->C;
+    {
+        int all_fp32 = 1;
+        for (int g = 0; g < 3; g++)
+            for (int i = 0; i < 2; i++) all_fp32 &= opt->recipe.op[g][i].prec == FP4_PREC_FP32;
+        m->act_dtype = m->loc == FP4_DEVICE && cfg->kind == FP4_MODEL_GPT && !opt->act_f32 && !all_fp32
+                           ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
+        m->flash = m->act_dtype == FP4_DTYPE_BF16 && fp4_flash_attention_supported(cfg->C / cfg->NH);
+    }
     fp4_status st = cfg->kind == FP4_MODEL_GPT ? fp4_gpt_layout(m) : fp4_mlp_layout(m);
     float *h = NULL;
     uint8_t *mask = NULL;
@@ -405,7 +420,17 @@ fp4_status fp4_model_zero_grad(fp4_context *ctx, fp4_model *m) {
 fp4_status fp4_model_logits(fp4_context *ctx, const fp4_model *m, int b, int t, float *out) {
     if (!m->B || b < 0 || b >= m->B || t < 0 || t >= m->cfg.T)
         return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_model_logits: row %d position %d outside the last forward", b, t);
-    const float *src = m->act_ptr[1] + ((size_t)b * m->cfg.T + t) * m->Vp; /* logits are act_ptr[1] */
+    const size_t off = ((size_t)b * m->cfg.T + t) * m->Vp; /* logits are act_ptr[1] */
+    if (m->act_dtype == FP4_DTYPE_BF16) { /* device BF16 logits, widened on the host */
+        const uint16_t *src = (const uint16_t *)m->act_ptr[1] + off;
+        uint16_t *tmp = malloc((size_t)m->Vp * sizeof(uint16_t));
+        if (!tmp) return fp4_fail(FP4_ERR_NOMEM, "fp4_model_logits: %d values", m->Vp);
+        fp4_status st = fp4_copy_to_host(ctx, tmp, src, (size_t)m->Vp * sizeof(uint16_t));
+        for (int i = 0; st == FP4_OK && i < m->Vp; i++) out[i] = fp4_bf16_to_f32(tmp[i]);
+        free(tmp);
+        return st;
+    }
+    const float *src = m->act_ptr[1] + off;
     if (m->loc == FP4_DEVICE) return fp4_copy_to_host(ctx, out, src, (size_t)m->Vp * sizeof(float));
     memcpy(out, src, (size_t)m->Vp * sizeof(float));
     return FP4_OK;

@@ -49,6 +49,13 @@ typedef struct fp4_model_options {
     fp4_linear_mode mode;  /* plain needs a high-precision recipe */
     uint64_t seed;         /* SR key of every linear layer */
     int Bmax;              /* largest batch forward will be given (activations are sized for it) */
+    int act_f32;           /* 1: F32 activations on a device too (the tight CPU-comparison tests);
+                              0: the GPT on a device keeps BF16 activations (see act_dtype) */
+    /* profiling hook (NULL: none), called on the host before each op of forward/backward with a
+     * tag ("fwd"/"bwd", or the linear layer's name) and the op's name; passed on to the linear
+     * layers (fp4kit/linear.h). benchmarks/bench_train.cu records a CUDA event there. */
+    void (*mark)(void *user, const char *tag, const char *stage);
+    void *mark_user;
 } fp4_model_options;
 
 typedef struct fp4_model {
@@ -65,10 +72,17 @@ typedef struct fp4_model {
     /* linear layers: block linears in order, then the LM head */
     fp4_linear *lin;
     int n_lin;
-    /* activations: one buffer at loc, carved by the model file */
+    /* activations: one buffer at loc, carved by the model file. act_dtype: F32 (the host; the MLP
+     * LM; an all-fp32 recipe; act_f32) or BF16 (the GPT on a device: llm.c's design — BF16
+     * activations and residual stream, FP32 math inside the ops, FP32 master weights, gradients
+     * and optimizer state). flash: attention without the T x T buffer (fp4_flash_attention_*,
+     * BF16 activations and a head size the kernels have). Per-position losses, rstd and lse are
+     * always F32. */
     float *acts;
-    size_t n_acts;
-    float **act_ptr;             /* named slices (model-specific indices) */
+    size_t n_acts;               /* in floats (each slice starts 256-byte aligned) */
+    float **act_ptr;             /* named slices (model-specific indices; BF16 slices cast) */
+    fp4_dtype act_dtype;
+    int flash;
     int n_act_ptr;
     float *rope_cos, *rope_sin;  /* [T, hs/2] at loc (GPT) */
     int32_t *tok, *tgt, *win;    /* token inputs at loc: [Bmax*T], [Bmax*T], MLP windows [Bmax*T*W] */
@@ -117,7 +131,8 @@ fp4_status fp4_mlp_backward(fp4_context *ctx, fp4_model *m, float dloss_scale);
 fp4_status fp4_model_add_param(fp4_model *m, const char *name, int64_t rows, int64_t cols, int decay);
 fp4_status fp4_model_init_linear(fp4_model *m, int idx, int block, int n_blocks, float *w, float *bias, int64_t OC,
                                  int64_t C);
-fp4_view fp4_model_view(const fp4_model *m, float *p, int64_t rows, int64_t cols);
+fp4_view fp4_model_view(const fp4_model *m, float *p, int64_t rows, int64_t cols); /* act_dtype */
+fp4_view fp4_model_view_f32(const fp4_model *m, float *p, int64_t rows, int64_t cols);
 float *fp4_model_p(const fp4_model *m, const char *name);  /* parameter pointer by name (at loc) */
 float *fp4_model_g(const fp4_model *m, const char *name);  /* its gradient */
 

@@ -213,6 +213,42 @@ fp4_status fp4_attention_backward(fp4_context *ctx, fp4_view *dqkv, fp4_view *da
     DISPATCH(fp4_attention_backward, ctx, dqkv, datt, dout, qkv, att, B, T, NH);
 }
 
+int fp4_flash_attention_supported(int hs) { return hs == 16 || hs == 32 || hs == 64; }
+
+fp4_status fp4_flash_attention_forward(fp4_context *ctx, fp4_view *out, float *lse, const fp4_view *qkv, int64_t B,
+                                       int64_t T, int NH) {
+    static const char op[] = "fp4_flash_attention_forward";
+    int dev;
+    FP4_TRY(backend(ctx, op, &dev));
+    FP4_TRY(check_view(op, "qkv", qkv, dev, -1, -1, 0));
+    FP4_TRY(att_shapes(op, B, T, NH, qkv));
+    const int64_t C = qkv->cols / 3;
+    FP4_TRY(check_view(op, "qkv", qkv, dev, B * T, 3 * C, 0));
+    FP4_TRY(check_view(op, "out", out, dev, B * T, C, 0));
+    FP4_TRY(same_dtype(op, out, qkv));
+    NONNULL(op, lse);
+    DISPATCH(fp4_flash_attention_forward, ctx, out, lse, qkv, B, T, NH);
+}
+
+fp4_status fp4_flash_attention_backward(fp4_context *ctx, fp4_view *dqkv, const fp4_view *dout, const fp4_view *qkv,
+                                        const fp4_view *out, const float *lse, int64_t B, int64_t T, int NH) {
+    static const char op[] = "fp4_flash_attention_backward";
+    int dev;
+    FP4_TRY(backend(ctx, op, &dev));
+    FP4_TRY(check_view(op, "qkv", qkv, dev, -1, -1, 0));
+    FP4_TRY(att_shapes(op, B, T, NH, qkv));
+    const int64_t C = qkv->cols / 3;
+    FP4_TRY(check_view(op, "qkv", qkv, dev, B * T, 3 * C, 0));
+    FP4_TRY(check_view(op, "dqkv", dqkv, dev, B * T, 3 * C, 0));
+    FP4_TRY(check_view(op, "dout", dout, dev, B * T, C, 0));
+    FP4_TRY(check_view(op, "out", out, dev, B * T, C, 0));
+    FP4_TRY(same_dtype(op, dqkv, qkv));
+    FP4_TRY(same_dtype(op, dout, qkv));
+    FP4_TRY(same_dtype(op, out, qkv));
+    NONNULL(op, lse);
+    DISPATCH(fp4_flash_attention_backward, ctx, dqkv, dout, qkv, out, lse, B, T, NH);
+}
+
 /* ---- element-wise ---------------------------------------------------------------------------------------- */
 
 static fp4_status ew2(const char *op, fp4_context *ctx, const fp4_view *a, const char *an, const fp4_view *b,

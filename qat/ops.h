@@ -94,6 +94,26 @@ fp4_status fp4_attention_forward(fp4_context *ctx, fp4_view *out, fp4_view *att,
 fp4_status fp4_attention_backward(fp4_context *ctx, fp4_view *dqkv, fp4_view *datt, const fp4_view *dout,
                                   const fp4_view *qkv, const fp4_view *att, int64_t B, int64_t T, int NH);
 
+/* ---- causal multi-head attention, flash-style (no T x T buffer) -------------------------------
+ * The same attention as above, with the probabilities recomputed in backward instead of kept:
+ * forward:  out [B*T, C] as fp4_attention_forward, and lse [B*NH*T] (F32, the call's location):
+ *           lse[(b*NH + h)*T + t] = log sum_{t2 <= t} exp(s[t2]) (natural log of the scaled scores),
+ *           so p[t2] = exp(s[t2] - lse).
+ * backward: dqkv [B*T, 3C] is written from dout [B*T, C], the same qkv, forward's out and lse:
+ *           D_t = dout_t · out_t (per head), dp[t2] = dout_t · v_t2, ds = p (dp - D_t) * scale,
+ *           dq_t = sum_t2 ds k_t2, dk_t2 = sum_t ds q_t, dv_t2 = sum_t p dout_t.
+ * Host reference: F32 (the same values as fp4_attention_forward/backward up to summation order).
+ * CUDA (qat/ops_flash.cu): BF16 views only (FP4_ERR_DTYPE otherwise), head size hs in {16, 32, 64}
+ * (FP4_ERR_UNSUPPORTED otherwise; fp4_flash_attention_supported says), 16-byte aligned views;
+ * tensor-core products of BF16 operands with FP32 accumulation, p and ds rounded to BF16 before
+ * they are multiplied (FlashAttention-2's numerics), outputs rounded to BF16. Deterministic (no
+ * atomics). The backward uses the context workspace for D (B*NH*T floats). */
+int fp4_flash_attention_supported(int hs);
+fp4_status fp4_flash_attention_forward(fp4_context *ctx, fp4_view *out, float *lse, const fp4_view *qkv, int64_t B,
+                                       int64_t T, int NH);
+fp4_status fp4_flash_attention_backward(fp4_context *ctx, fp4_view *dqkv, const fp4_view *dout, const fp4_view *qkv,
+                                        const fp4_view *out, const float *lse, int64_t B, int64_t T, int NH);
+
 /* ---- non-linearities (element-wise, [N, M]) ----------------------------------------------------
  * gelu:  tanh approximation, y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
  * relu2: squared ReLU, y = max(x, 0)^2, dy/dx = 2 max(x, 0).
@@ -173,6 +193,11 @@ fp4_status fp4_attention_forward_ref(fp4_context *ctx, fp4_view *out, fp4_view *
                                      int64_t T, int NH);
 fp4_status fp4_attention_backward_ref(fp4_context *ctx, fp4_view *dqkv, fp4_view *datt, const fp4_view *dout,
                                       const fp4_view *qkv, const fp4_view *att, int64_t B, int64_t T, int NH);
+fp4_status fp4_flash_attention_forward_ref(fp4_context *ctx, fp4_view *out, float *lse, const fp4_view *qkv,
+                                           int64_t B, int64_t T, int NH);
+fp4_status fp4_flash_attention_backward_ref(fp4_context *ctx, fp4_view *dqkv, const fp4_view *dout,
+                                            const fp4_view *qkv, const fp4_view *out, const float *lse, int64_t B,
+                                            int64_t T, int NH);
 fp4_status fp4_gelu_forward_ref(fp4_context *ctx, fp4_view *out, const fp4_view *inp);
 fp4_status fp4_gelu_backward_ref(fp4_context *ctx, fp4_view *dinp, const fp4_view *inp, const fp4_view *dout);
 fp4_status fp4_relu2_forward_ref(fp4_context *ctx, fp4_view *out, const fp4_view *inp);

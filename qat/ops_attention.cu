@@ -18,110 +18,16 @@
  *             att_softmax_backward_kernel1: in place, dS = p * (dP - sum_t2 p dP) * scale for
  *             t2 <= t, 0 above.
  *             dq = dS K  (NN),  dk = dS^T Q  (NT),  dv = P^T dout  (NT), written into dqkv.
- * The cuBLASLt handle is one per device (created on first use, kept for the process); plans
- * (descriptor, layouts, heuristic algorithm) are cached by shape, strides, dtype and alignment;
- * 32 MiB of the context workspace is cuBLASLt's. The GEMMs compute the full T x T products
- * (the masked half is multiplied by zeros), as llm.c does.
+ * The GEMMs go through fp4_lt_matmul (qat/lt_matmul.h: cached cuBLASLt plans). They compute the
+ * full T x T products (the masked half is multiplied by zeros), as llm.c does. The GPT on a device
+ * with BF16 activations uses the flash-style kernels of qat/ops_flash.cu instead (no att buffer);
+ * this path serves F32 activations and head sizes the flash kernels lack.
  */
-#include <cublasLt.h>
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 
+#include "lt_matmul.h"
 #include "ops_cuda_internal.h"
-
-#define ATT_LT_WORKSPACE ((size_t)32 << 20)
-
-#define ATT_LT_TRY(call)                                                                           \
-    do {                                                                                           \
-        cublasStatus_t st_ = (call);                                                               \
-        if (st_ != CUBLAS_STATUS_SUCCESS)                                                          \
-            return fp4_fail(FP4_ERR_CUBLAS, "%s:%d: %s failed: %s", __FILE__, __LINE__, #call,       \
-                            cublasLtGetStatusName(st_));                                           \
-    } while (0)
-
-/* ---- cuBLASLt strided-batched GEMM (column-major, cuBLAS conventions) ------------------------- */
-
-static pthread_mutex_t att_mutex = PTHREAD_MUTEX_INITIALIZER;
-static cublasLtHandle_t att_handles[64];
-
-struct att_key {
-    int ta, tb, dtype, batch, dev, al_a, al_b, al_d;
-    int64_t m, n, k, lda, ldb, ldd, sa, sb, sd;
-};
-struct att_plan {
-    att_key key;
-    cublasLtMatmulDesc_t op;
-    cublasLtMatrixLayout_t la, lb, ld;
-    cublasLtMatmulAlgo_t algo;
-    int valid;
-};
-#define ATT_CACHE 64
-static att_plan att_cache[ATT_CACHE];
-static int att_next;
-
-static int att_align(const void *p) {
-    const uintptr_t u = (uintptr_t)p;
-    return (u % 16 == 0) ? 16 : (u % 8 == 0) ? 8 : (u % 4 == 0) ? 4 : 2;
-}
-
-static void att_plan_destroy(att_plan *p) {
-    if (p->op) cublasLtMatmulDescDestroy(p->op);
-    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
-    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
-    if (p->ld) cublasLtMatrixLayoutDestroy(p->ld);
-    memset(p, 0, sizeof *p);
-}
-
-static fp4_status att_layout(cublasLtMatrixLayout_t *l, cudaDataType_t t, int64_t rows, int64_t cols, int64_t ld,
-                             int batch, int64_t stride) {
-    ATT_LT_TRY(cublasLtMatrixLayoutCreate(l, t, (uint64_t)rows, (uint64_t)cols, ld));
-    int32_t bc = batch;
-    ATT_LT_TRY(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
-    ATT_LT_TRY(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
-    return FP4_OK;
-}
-
-static fp4_status att_plan_build(cublasLtHandle_t h, const att_key &k, att_plan *p) {
-    memset(p, 0, sizeof *p);
-    p->key = k;
-    const cudaDataType_t t = k.dtype ? CUDA_R_16BF : CUDA_R_32F;
-    ATT_LT_TRY(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    const cublasOperation_t ta = k.ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = k.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-    ATT_LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    ATT_LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    FP4_TRY(att_layout(&p->la, t, k.ta ? k.k : k.m, k.ta ? k.m : k.k, k.lda, k.batch, k.sa));
-    FP4_TRY(att_layout(&p->lb, t, k.tb ? k.n : k.k, k.tb ? k.k : k.n, k.ldb, k.batch, k.sb));
-    FP4_TRY(att_layout(&p->ld, t, k.m, k.n, k.ldd, k.batch, k.sd));
-    cublasLtMatmulPreference_t pref;
-    ATT_LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
-    size_t ws = ATT_LT_WORKSPACE;
-    uint32_t al[3] = {(uint32_t)k.al_a, (uint32_t)k.al_b, (uint32_t)k.al_d};
-    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
-    if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al[0], 4);
-    if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al[1], 4);
-    if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al[2], 4);
-    if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[2], 4);
-    cublasLtMatmulHeuristicResult_t res;
-    int found = 0;
-    if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulAlgoGetHeuristic(h, p->op, p->la, p->lb, p->ld, p->ld, pref, 1, &res, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (st != CUBLAS_STATUS_SUCCESS || found == 0)
-        return fp4_fail(FP4_ERR_CUBLAS,
-                        "attention: cuBLASLt has no algorithm for the %s batched GEMM %c%c m=%lld n=%lld k=%lld "
-                        "(lda %lld ldb %lld ldd %lld, batch %d): %s",
-                        k.dtype ? "BF16" : "F32", k.ta ? 'T' : 'N', k.tb ? 'T' : 'N', (long long)k.m, (long long)k.n,
-                        (long long)k.k, (long long)k.lda, (long long)k.ldb, (long long)k.ldd, k.batch,
-                        st != CUBLAS_STATUS_SUCCESS ? cublasLtGetStatusName(st) : "none found");
-    p->algo = res.algo;
-    p->valid = 1;
-    return FP4_OK;
-}
 
 /* D[m, n] = alpha * op(A)[m, k] · op(B)[k, n] for `batch` matrices at strides sa / sb / sd
  * (column-major, ld in elements), all of dtype (F32 / BF16), FP32 accumulation, beta = 0. */
@@ -138,49 +44,12 @@ struct att_gemm_args {
     float alpha;
 };
 
-static fp4_status att_gemm(fp4_context *ctx, int bf16, const att_gemm_args &g, void *ws) {
-    att_key k;
-    memset(&k, 0, sizeof k);
-    k.ta = g.ta, k.tb = g.tb, k.dtype = bf16, k.batch = g.batch;
-    k.m = g.m, k.n = g.n, k.k = g.k, k.lda = g.lda, k.ldb = g.ldb, k.ldd = g.ldd, k.sa = g.sa, k.sb = g.sb, k.sd = g.sd;
-    k.al_a = att_align(g.A), k.al_b = att_align(g.B), k.al_d = att_align(g.D);
-    FP4_CUDA_TRY(cudaGetDevice(&k.dev));
-    if (k.dev < 0 || k.dev >= 64) return fp4_fail(FP4_ERR_UNSUPPORTED, "attention: device index %d", k.dev);
-    pthread_mutex_lock(&att_mutex);
-    fp4_status st = FP4_OK;
-    if (!att_handles[k.dev]) {
-        const cublasStatus_t cs = cublasLtCreate(&att_handles[k.dev]);
-        if (cs != CUBLAS_STATUS_SUCCESS) {
-            att_handles[k.dev] = NULL;
-            pthread_mutex_unlock(&att_mutex);
-            return fp4_fail(FP4_ERR_CUBLAS, "attention: cublasLtCreate failed: %s", cublasLtGetStatusName(cs));
-        }
-    }
-    cublasLtHandle_t h = att_handles[k.dev];
-    att_plan *p = NULL;
-    for (int i = 0; i < ATT_CACHE; i++)
-        if (att_cache[i].valid && memcmp(&att_cache[i].key, &k, sizeof k) == 0) {
-            p = &att_cache[i];
-            break;
-        }
-    if (!p) {
-        p = &att_cache[att_next];
-        att_next = (att_next + 1) % ATT_CACHE;
-        att_plan_destroy(p);
-        st = att_plan_build(h, k, p);
-        if (st != FP4_OK) att_plan_destroy(p);
-    }
-    cublasStatus_t cs = CUBLAS_STATUS_SUCCESS;
-    if (st == FP4_OK) {
-        const float beta = 0.0f;
-        cs = cublasLtMatmul(h, p->op, &g.alpha, g.A, p->la, g.B, p->lb, &beta, g.D, p->ld, g.D, p->ld, &p->algo, ws,
-                            ATT_LT_WORKSPACE, ops_stream(ctx));
-    }
-    pthread_mutex_unlock(&att_mutex);
-    if (st != FP4_OK) return st;
-    if (cs != CUBLAS_STATUS_SUCCESS)
-        return fp4_fail(FP4_ERR_CUBLAS, "attention: cublasLtMatmul (m=%lld n=%lld k=%lld batch %d) failed: %s",
-                        (long long)g.m, (long long)g.n, (long long)g.k, g.batch, cublasLtGetStatusName(cs));
+static fp4_status att_gemm(fp4_context *ctx, int bf16, const att_gemm_args &g) {
+    const fp4_dtype dt = bf16 ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
+    const fp4_lt_args a = {g.ta, g.tb, g.m, g.n, g.k, g.A, g.lda, g.sa, g.B, g.ldb, g.sb, g.D, g.ldd, g.sd,
+                           g.batch, g.alpha, 0.0f, dt, dt};
+    fp4_status st = fp4_lt_matmul(ctx, &a);
+    if (st != FP4_OK) return fp4_fail_context(st, "attention");
     return FP4_OK;
 }
 
@@ -307,14 +176,12 @@ static fp4_status att_forward_run(fp4_context *ctx, fp4_view *out, fp4_view *att
     const att_geom g = att_geometry(B, T_, C, NH);
     const int bf = sizeof(T) == 2;
     const float scale = 1.0f / sqrtf((float)g.hs);
-    void *ws = NULL;
-    FP4_TRY(fp4_context_workspace(ctx, ATT_LT_WORKSPACE, &ws));
     const T *q = (const T *)qkv->data, *kk = q + C, *v = q + 2 * C;
     T *a = (T *)att->data, *o = (T *)out->data;
     for (int64_t i = 0; i < g.nouter; i++) { /* S = scale * Q K^T: col-major S^T[t2, t] = K[t2, :]·Q[t, :] */
         att_gemm_args s = {1, 0, T_, T_, g.hs, kk + g.o_qkv(i), 3 * C, g.s_qkv, q + g.o_qkv(i), 3 * C, g.s_qkv,
                            a + g.o_att(i), T_, g.s_att, g.batch, scale};
-        FP4_TRY(att_gemm(ctx, bf, s, ws));
+        FP4_TRY(att_gemm(ctx, bf, s));
     }
     const int64_t rows = B * NH * T_;
     cudaStream_t st = ops_stream(ctx);
@@ -327,7 +194,7 @@ static fp4_status att_forward_run(fp4_context *ctx, fp4_view *out, fp4_view *att
     for (int64_t i = 0; i < g.nouter; i++) { /* out = P V: col-major out^T[d, t] = V^T[d, :]·P^T[:, t] */
         att_gemm_args s = {0, 0, g.hs, T_, T_, v + g.o_qkv(i), 3 * C, g.s_qkv, a + g.o_att(i), T_, g.s_att,
                            o + g.o_out(i), C, g.s_out, g.batch, 1.0f};
-        FP4_TRY(att_gemm(ctx, bf, s, ws));
+        FP4_TRY(att_gemm(ctx, bf, s));
     }
     return FP4_OK;
 }
@@ -339,15 +206,13 @@ static fp4_status att_backward_run(fp4_context *ctx, fp4_view *dqkv, fp4_view *d
     const att_geom g = att_geometry(B, T_, C, NH);
     const int bf = sizeof(T) == 2;
     const float scale = 1.0f / sqrtf((float)g.hs);
-    void *ws = NULL;
-    FP4_TRY(fp4_context_workspace(ctx, ATT_LT_WORKSPACE, &ws));
     const T *q = (const T *)qkv->data, *kk = q + C, *v = q + 2 * C;
     const T *a = (const T *)att->data, *dy = (const T *)dout->data;
     T *da = (T *)datt->data, *dq = (T *)dqkv->data, *dk = dq + C, *dv = dq + 2 * C;
     for (int64_t i = 0; i < g.nouter; i++) { /* dP = dout V^T */
         att_gemm_args s = {1, 0, T_, T_, g.hs, v + g.o_qkv(i), 3 * C, g.s_qkv, dy + g.o_out(i), C, g.s_out,
                            da + g.o_att(i), T_, g.s_att, g.batch, 1.0f};
-        FP4_TRY(att_gemm(ctx, bf, s, ws));
+        FP4_TRY(att_gemm(ctx, bf, s));
     }
     const int64_t rows = B * NH * T_;
     cudaStream_t st = ops_stream(ctx);
@@ -361,15 +226,15 @@ static fp4_status att_backward_run(fp4_context *ctx, fp4_view *dqkv, fp4_view *d
         /* dq = dS K: col-major dq^T[d, t] = K^T[d, :]·dS^T[:, t]  (NN) */
         att_gemm_args s1 = {0, 0, g.hs, T_, T_, kk + g.o_qkv(i), 3 * C, g.s_qkv, da + g.o_att(i), T_, g.s_att,
                             dq + g.o_qkv(i), 3 * C, g.s_qkv, g.batch, 1.0f};
-        FP4_TRY(att_gemm(ctx, bf, s1, ws));
+        FP4_TRY(att_gemm(ctx, bf, s1));
         /* dk = dS^T Q: col-major dk^T[d, t2] = Q^T[d, :]·dS[:, t2]  (NT) */
         att_gemm_args s2 = {0, 1, g.hs, T_, T_, q + g.o_qkv(i), 3 * C, g.s_qkv, da + g.o_att(i), T_, g.s_att,
                             dk + g.o_qkv(i), 3 * C, g.s_qkv, g.batch, 1.0f};
-        FP4_TRY(att_gemm(ctx, bf, s2, ws));
+        FP4_TRY(att_gemm(ctx, bf, s2));
         /* dv = P^T dout: col-major dv^T[d, t2] = dout^T[d, :]·P[:, t2]  (NT) */
         att_gemm_args s3 = {0, 1, g.hs, T_, T_, dy + g.o_out(i), C, g.s_out, a + g.o_att(i), T_, g.s_att,
                             dv + g.o_qkv(i), 3 * C, g.s_qkv, g.batch, 1.0f};
-        FP4_TRY(att_gemm(ctx, bf, s3, ws));
+        FP4_TRY(att_gemm(ctx, bf, s3));
     }
     return FP4_OK;
 }

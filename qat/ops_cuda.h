@@ -36,6 +36,11 @@ fp4_status fp4_attention_forward_cuda(fp4_context *ctx, fp4_view *out, fp4_view 
                                      int64_t T, int NH);
 fp4_status fp4_attention_backward_cuda(fp4_context *ctx, fp4_view *dqkv, fp4_view *datt, const fp4_view *dout,
                                       const fp4_view *qkv, const fp4_view *att, int64_t B, int64_t T, int NH);
+fp4_status fp4_flash_attention_forward_cuda(fp4_context *ctx, fp4_view *out, float *lse, const fp4_view *qkv,
+                                            int64_t B, int64_t T, int NH);
+fp4_status fp4_flash_attention_backward_cuda(fp4_context *ctx, fp4_view *dqkv, const fp4_view *dout,
+                                             const fp4_view *qkv, const fp4_view *out, const float *lse, int64_t B,
+                                             int64_t T, int NH);
 fp4_status fp4_gelu_forward_cuda(fp4_context *ctx, fp4_view *out, const fp4_view *inp);
 fp4_status fp4_gelu_backward_cuda(fp4_context *ctx, fp4_view *dinp, const fp4_view *inp, const fp4_view *dout);
 fp4_status fp4_relu2_forward_cuda(fp4_context *ctx, fp4_view *out, const fp4_view *inp);

@@ -204,6 +204,122 @@ fp4_status fp4_attention_backward_ref(fp4_context *ctx, fp4_view *dqkv, fp4_view
     return FP4_OK;
 }
 
+/* ---- flash-style attention reference: the same maths, lse instead of the probabilities ---------- */
+
+/* Per (b, h, t): scores s[t2] (t2 <= t) into the scratch row, lse = max + log(sum exp(s - max)). */
+static float flash_scores(const fp4_view *qkv, int64_t b, int64_t h, int64_t t, int64_t T, int64_t C, int64_t hs,
+                          float scale, float *s) {
+    const int64_t C3 = 3 * C;
+    const float *q = CF(qkv) + (b * T + t) * C3 + h * hs;
+    float maxv = -INFINITY;
+    for (int64_t t2 = 0; t2 <= t; t2++) {
+        const float *k = CF(qkv) + (b * T + t2) * C3 + C + h * hs;
+        float acc = 0.0f;
+        for (int64_t i = 0; i < hs; i++) acc += q[i] * k[i];
+        s[t2] = acc * scale;
+        if (s[t2] > maxv) maxv = s[t2];
+    }
+    float sum = 0.0f;
+    for (int64_t t2 = 0; t2 <= t; t2++) sum += expf(s[t2] - maxv);
+    return maxv + logf(sum);
+}
+
+fp4_status fp4_flash_attention_forward_ref(fp4_context *ctx, fp4_view *out, float *lse, const fp4_view *qkv,
+                                           int64_t B, int64_t T, int NH) {
+    (void)ctx;
+    const int64_t C = qkv->cols / 3, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    float *scratch = malloc((size_t)T * sizeof(float) * (size_t)B * NH);
+    if (!scratch) return fp4_fail(FP4_ERR_NOMEM, "fp4_flash_attention_forward: %lld floats of scratch", (long long)(B * NH * T));
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < NH; h++) {
+            float *s = scratch + (b * NH + h) * T;
+            for (int64_t t = 0; t < T; t++) {
+                const float l = flash_scores(qkv, b, h, t, T, C, hs, scale, s);
+                lse[(b * NH + h) * T + t] = l;
+                float *o = F(out) + (b * T + t) * C + h * hs;
+                for (int64_t i = 0; i < hs; i++) o[i] = 0.0f;
+                for (int64_t t2 = 0; t2 <= t; t2++) {
+                    const float p = expf(s[t2] - l);
+                    const float *v = CF(qkv) + (b * T + t2) * 3 * C + 2 * C + h * hs;
+                    for (int64_t i = 0; i < hs; i++) o[i] += p * v[i];
+                }
+            }
+        }
+    free(scratch);
+    return FP4_OK;
+}
+
+/* Two passes, one writer per output: (1) per (b, h, t): dq; (2) per (b, h, t2): dk, dv summed over
+ * t >= t2 in increasing t. p and ds are recomputed from qkv, lse and D in both. */
+fp4_status fp4_flash_attention_backward_ref(fp4_context *ctx, fp4_view *dqkv, const fp4_view *dout,
+                                            const fp4_view *qkv, const fp4_view *out, const float *lse, int64_t B,
+                                            int64_t T, int NH) {
+    (void)ctx;
+    const int64_t C = qkv->cols / 3, C3 = 3 * C, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    float *Dd = malloc((size_t)(B * NH * T) * sizeof(float));
+    if (!Dd) return fp4_fail(FP4_ERR_NOMEM, "fp4_flash_attention_backward: %lld floats of scratch", (long long)(B * NH * T));
+#pragma omp parallel for collapse(3) schedule(static)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < NH; h++)
+            for (int64_t t = 0; t < T; t++) {
+                const float *dy = CF(dout) + (b * T + t) * C + h * hs, *o = CF(out) + (b * T + t) * C + h * hs;
+                float d = 0.0f;
+                for (int64_t i = 0; i < hs; i++) d += dy[i] * o[i];
+                Dd[(b * NH + h) * T + t] = d;
+            }
+    /* ds(t, t2) = p (dout_t · v_t2 - D_t) * scale with p = exp(q_t · k_t2 * scale - lse_t) */
+#define FLASH_DS(b, h, t, t2, p_out, ds_out)                                                                   \
+    do {                                                                                                       \
+        const float *q_ = CF(qkv) + ((b) * T + (t)) * C3 + (h) * hs;                                           \
+        const float *k_ = CF(qkv) + ((b) * T + (t2)) * C3 + C + (h) * hs;                                      \
+        const float *v_ = CF(qkv) + ((b) * T + (t2)) * C3 + 2 * C + (h) * hs;                                  \
+        const float *dy_ = CF(dout) + ((b) * T + (t)) * C + (h) * hs;                                          \
+        float s_ = 0.0f, dp_ = 0.0f;                                                                           \
+        for (int64_t i_ = 0; i_ < hs; i_++) s_ += q_[i_] * k_[i_];                                             \
+        for (int64_t i_ = 0; i_ < hs; i_++) dp_ += dy_[i_] * v_[i_];                                           \
+        const float p_ = expf(s_ * scale - lse[((b) * NH + (h)) * T + (t)]);                                   \
+        p_out = p_;                                                                                            \
+        ds_out = p_ * (dp_ - Dd[((b) * NH + (h)) * T + (t)]) * scale;                                          \
+    } while (0)
+#pragma omp parallel for collapse(3) schedule(static)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < NH; h++)
+            for (int64_t t = 0; t < T; t++) {
+                float *dq = F(dqkv) + (b * T + t) * C3 + h * hs;
+                for (int64_t i = 0; i < hs; i++) dq[i] = 0.0f;
+                for (int64_t t2 = 0; t2 <= t; t2++) {
+                    float p, ds;
+                    FLASH_DS(b, h, t, t2, p, ds);
+                    (void)p;
+                    const float *k = CF(qkv) + (b * T + t2) * C3 + C + h * hs;
+                    for (int64_t i = 0; i < hs; i++) dq[i] += ds * k[i];
+                }
+            }
+#pragma omp parallel for collapse(3) schedule(static)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < NH; h++)
+            for (int64_t t2 = 0; t2 < T; t2++) {
+                float *dk = F(dqkv) + (b * T + t2) * C3 + C + h * hs, *dv = dk + C;
+                for (int64_t i = 0; i < hs; i++) dk[i] = dv[i] = 0.0f;
+                for (int64_t t = t2; t < T; t++) {
+                    float p, ds;
+                    FLASH_DS(b, h, t, t2, p, ds);
+                    const float *q = CF(qkv) + (b * T + t) * C3 + h * hs;
+                    const float *dy = CF(dout) + (b * T + t) * C + h * hs;
+                    for (int64_t i = 0; i < hs; i++) {
+                        dk[i] += ds * q[i];
+                        dv[i] += p * dy[i];
+                    }
+                }
+            }
+#undef FLASH_DS
+    free(Dd);
+    return FP4_OK;
+}
+
 /* ---- non-linearities, residual ----------------------------------------------------------------- */
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */

@@ -7,12 +7,14 @@
  *      summation order).
  *   2. plain fp32/bf16 CPU vs GPU: outputs within 1e-5.
  *   3. nvfp4 on the GPU: fake-quant vs true-quant (packed FP4 GEMM) within 1e-5.
+ *   4. BF16 activation views on the device (see test_bf16_activations).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fp4kit/fp4kit.h"
+#include "fp4kit/formats_inline.h"
 #include "fp4kit/linear.h"
 #include "harness.h"
 
@@ -190,10 +192,119 @@ static void test_true_vs_fake_gpu(void) {
     free_bufs(bt);
 }
 
+/* ---- BF16 activations (device) -------------------------------------------------------------------
+ * x, y, dy, dx as BF16 device views; hx and hdy rounded to BF16 first so that the F32 runs see the
+ * same values. Bounds: a BF16 output is the FP32 result rounded once (unit roundoff u = 2^-9, so a
+ * relative Frobenius error <= u ~ 2e-3; 4e-3 = 2u); FP32 outputs (dW, db) computed from the same
+ * operands keep 1e-5. */
+static void to_bf16_host(const float *f, uint16_t *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) b[i] = fp4_f32_to_bf16(f[i]);
+}
+static void from_bf16_host(const uint16_t *b, float *f, int64_t n) {
+    for (int64_t i = 0; i < n; i++) f[i] = fp4_bf16_to_f32(b[i]);
+}
+
+/* One forward + backward on the device with BF16 activation views (borrow: borrow_x). */
+static void run_bf16(const char *recipe, fp4_linear_mode mode, int borrow, fp4_linear *l, results *r, size_t *saved) {
+    fp4_recipe rc;
+    FP4T_ASSERT_OK(fp4_recipe_parse(recipe, &rc));
+    static uint16_t bx[BT * C], bdy[BT * OC], by[BT * OC], bdx[BT * C];
+    to_bf16_host(hx, bx, BT * C);
+    to_bf16_host(hdy, bdy, BT * OC);
+    void *w, *b, *x, *dy, *y, *dx, *dW, *db;
+    FP4T_ASSERT_OK(fp4_device_alloc(sizeof hw, &w));
+    FP4T_ASSERT_OK(fp4_device_alloc(sizeof hb, &b));
+    FP4T_ASSERT_OK(fp4_device_alloc(sizeof bx, &x));
+    FP4T_ASSERT_OK(fp4_device_alloc(sizeof bdy, &dy));
+    FP4T_ASSERT_OK(fp4_device_alloc(sizeof by, &y));
+    FP4T_ASSERT_OK(fp4_device_alloc(sizeof bdx, &dx));
+    FP4T_ASSERT_OK(fp4_device_alloc(sizeof r->dw, &dW));
+    FP4T_ASSERT_OK(fp4_device_alloc(sizeof r->db, &db));
+    FP4T_ASSERT_OK(fp4_copy_to_device(ctx, w, hw, sizeof hw));
+    FP4T_ASSERT_OK(fp4_copy_to_device(ctx, b, hb, sizeof hb));
+    FP4T_ASSERT_OK(fp4_copy_to_device(ctx, x, bx, sizeof bx));
+    FP4T_ASSERT_OK(fp4_copy_to_device(ctx, dy, bdy, sizeof bdy));
+    memset(r->dw, 0, sizeof r->dw);
+    memset(r->db, 0, sizeof r->db);
+    FP4T_ASSERT_OK(fp4_copy_to_device(ctx, dW, r->dw, sizeof r->dw));
+    FP4T_ASSERT_OK(fp4_copy_to_device(ctx, db, r->db, sizeof r->db));
+    memset(by, 0xff, sizeof by); /* NaN poison: every output element must be written */
+    memset(bdx, 0xff, sizeof bdx);
+    FP4T_ASSERT_OK(fp4_copy_to_device(ctx, y, by, sizeof by));
+    FP4T_ASSERT_OK(fp4_copy_to_device(ctx, dx, bdx, sizeof bdx));
+    FP4T_ASSERT_OK(fp4_linear_init(l, w, b, OC, C, FP4_DEVICE, &rc, mode, 7, 4242));
+    l->borrow_x = borrow;
+    fp4_view vx = fp4_view_make(x, FP4_DTYPE_BF16, BT, C, FP4_DEVICE), vy = fp4_view_make(y, FP4_DTYPE_BF16, BT, OC, FP4_DEVICE);
+    fp4_view vdy = fp4_view_make(dy, FP4_DTYPE_BF16, BT, OC, FP4_DEVICE), vdx = fp4_view_make(dx, FP4_DTYPE_BF16, BT, C, FP4_DEVICE);
+    FP4T_ASSERT_OK(fp4_linear_forward(ctx, l, &vx, &vy, 3));
+    *saved = fp4_linear_saved_bytes(l);
+    FP4T_ASSERT_OK(fp4_linear_backward(ctx, l, &vdy, &vdx, dW, db));
+    FP4T_ASSERT_OK(fp4_context_sync(ctx));
+    FP4T_ASSERT_OK(fp4_copy_to_host(ctx, by, y, sizeof by));
+    FP4T_ASSERT_OK(fp4_copy_to_host(ctx, bdx, dx, sizeof bdx));
+    FP4T_ASSERT_OK(fp4_copy_to_host(ctx, r->dw, dW, sizeof r->dw));
+    FP4T_ASSERT_OK(fp4_copy_to_host(ctx, r->db, db, sizeof r->db));
+    from_bf16_host(by, r->y, BT * OC);
+    from_bf16_host(bdx, r->dx, BT * C);
+    /* the caller only inspects the layer's operands and frees it: W and b can go now */
+    fp4_device_free(x), fp4_device_free(dy), fp4_device_free(y), fp4_device_free(dx);
+    fp4_device_free(dW), fp4_device_free(db), fp4_device_free(w), fp4_device_free(b);
+}
+
+static void test_bf16_activations(void) {
+    static results rf, rb, rb2, rt32, rtb;
+    make_data();
+    for (int i = 0; i < BT * C; i++) hx[i] = fp4_bf16_to_f32(fp4_f32_to_bf16(hx[i]));
+    for (int i = 0; i < BT * OC; i++) hdy[i] = fp4_bf16_to_f32(fp4_f32_to_bf16(hdy[i]));
+    /* bf16 plain: BF16 views vs the host F32 layer on the same values */
+    fp4_linear lh, lb, lb2;
+    void *bh[6];
+    size_t sb = 0, sb2 = 0;
+    run(0, "bf16", FP4_LINEAR_PLAIN, &lh, &rf, bh);
+    run_bf16("bf16", FP4_LINEAR_PLAIN, 0, &lb, &rb, &sb);
+    run_bf16("bf16", FP4_LINEAR_PLAIN, 1, &lb2, &rb2, &sb2);
+    double ey = rel_frob(rb.y, rf.y, BT * OC), ex = rel_frob(rb.dx, rf.dx, BT * C);
+    double ew = rel_frob(rb.dw, rf.dw, OC * C), eb = rel_frob(rb.db, rf.db, OC);
+    fprintf(stderr, "\n    bf16 plain, BF16 views vs host F32: rel frob y %.2e dx %.2e dW %.2e db %.2e; saved %zu / "
+            "borrowed %zu bytes", ey, ex, ew, eb, sb, sb2);
+    CU_ASSERT(ey <= 4e-3 && ex <= 4e-3 && ew <= 1e-5 && eb <= 1e-5);
+    CU_ASSERT(ey > 0); /* the outputs really are BF16-rounded */
+    CU_ASSERT_EQUAL(sb, (size_t)BT * C * 2);
+    CU_ASSERT_EQUAL(sb2, 0);
+    CU_ASSERT(!memcmp(rb.y, rb2.y, sizeof rb.y) && !memcmp(rb.dx, rb2.dx, sizeof rb.dx) &&
+              !memcmp(rb.dw, rb2.dw, sizeof rb.dw));
+    /* nvfp4 true-quant: BF16 views vs F32 views on the device: the same quantized operands */
+    fp4_linear l32, lbt;
+    void *b32[6];
+    size_t st = 0;
+    run(1, "nvfp4", FP4_LINEAR_TRUE, &l32, &rt32, b32);
+    run_bf16("nvfp4", FP4_LINEAR_TRUE, 1, &lbt, &rtb, &st);
+    for (int t = 0; t < 6; t++) {
+        const int ok = same_operand(fp4_linear_operand(&l32, (fp4_gemm_kind)(t / 2), t % 2),
+                                    fp4_linear_operand(&lbt, (fp4_gemm_kind)(t / 2), t % 2));
+        if (!ok) fprintf(stderr, "\n    nvfp4 BF16 views: operand %d differs from the F32-view run\n", t);
+        CU_ASSERT(ok);
+    }
+    ey = rel_frob(rtb.y, rt32.y, BT * OC), ex = rel_frob(rtb.dx, rt32.dx, BT * C);
+    ew = rel_frob(rtb.dw, rt32.dw, OC * C), eb = rel_frob(rtb.db, rt32.db, OC);
+    fprintf(stderr, "\n    nvfp4 true, BF16 views vs F32 views: rel frob y %.2e dx %.2e dW %.2e db %.2e", ey, ex, ew, eb);
+    CU_ASSERT(ey <= 4e-3 && ex <= 4e-3 && ew <= 1e-5 && eb <= 1e-5);
+    /* the host refuses BF16 activations */
+    fp4_view hb16 = fp4_view_make(hx, FP4_DTYPE_BF16, BT, C, FP4_HOST), hy = fp4_view_make(rf.y, FP4_DTYPE_F32, BT, OC, FP4_HOST);
+    CU_ASSERT_EQUAL(fp4_linear_forward(NULL, &lh, &hb16, &hy, 0), FP4_ERR_DTYPE);
+    fp4_linear_free(&lh);
+    fp4_linear_free(&lb);
+    fp4_linear_free(&lb2);
+    fp4_linear_free(&l32);
+    fp4_linear_free(&lbt);
+    free_bufs(b32);
+}
+
 static CU_TestInfo gpu_tests[] = {
     {"fake-quant: CPU and GPU operands bit-identical, outputs within 1e-5", test_fake_cpu_gpu},
     {"plain fp32/bf16: CPU and GPU within 1e-5", test_plain_cpu_gpu},
     {"nvfp4 GPU: fake-quant vs true-quant within 1e-5", test_true_vs_fake_gpu},
+    {"BF16 activation views: bf16 plain vs host, nvfp4 operands bit-identical, borrow_x", test_bf16_activations},
     CU_TEST_INFO_NULL,
 };
 

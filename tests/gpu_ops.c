@@ -19,6 +19,7 @@
  *        reference's order, and BF16 dout converts exactly to F32, so both dtypes are exact);
  *        the encoder backward also runs twice and must be bit-identical (determinism).
  *   grad-norm: the double result within 1e-12 relative of the reference's.
+ *   Flash attention (BF16 only): see flash_case.
  * Shapes: small odd ones (B=2, T=5, NH=3, hs=8, V=37, Vp=40 / 37) that take the unaligned scalar
  * paths, and one GPT-2-like layer (B=4, T=256, C=768, NH=12, V=50257, Vp=50304).
  */
@@ -308,6 +309,77 @@ static void test_attention(void) {
     attention_case(4, 256, 12, 64);
 }
 
+/* ---- flash-style attention ----------------------------------------------------------------------
+ * GPU (BF16 only) against the host reference on the same BF16-rounded inputs. The GPU forward's out
+ * and lse feed the GPU backward, the reference's its own. Bounds from the BF16 roundings the kernels
+ * make (u = 2^-9, RMS of one rounding ~u/sqrt(3) ~ 1.1e-3 relative): out = (sum of BF16-rounded p
+ * times v) / l, then rounded to BF16: ~1.6e-3 relative Frobenius -> 1e-2; lse is FP32 throughout
+ * (exp2f of log2(e)-scaled scores vs expf, other summation order: ~1e-6) -> 1e-4; dqkv: ds and p
+ * rounded to BF16 before the products, outputs rounded: ~2e-3 (plus D from the rounded out) -> 2e-2.
+ * An indexing or masking error gives O(1). The backward runs twice and must be bit-identical. */
+static void flash_case(int64_t B, int64_t T, int NH, int hs) {
+    const int64_t C = (int64_t)NH * hs, N = B * T;
+    const size_t nq = (size_t)(N * 3 * C), no = (size_t)(N * C), nl = (size_t)(B * NH * T);
+    float *q = hrandn(nq, 1.0f), *dy = hrandn(no, 1.0f);
+    round_bf16(q, nq), round_bf16(dy, no);
+    float *out = malloc(no * sizeof(float)), *lse = malloc(nl * sizeof(float)), *dq = malloc(nq * sizeof(float));
+    fp4_view hq = hview(q, N, 3 * C), ho = hview(out, N, C), hdq = hview(dq, N, 3 * C), hdy = hview(dy, N, C);
+    FP4T_ASSERT_OK(fp4_flash_attention_forward(NULL, &ho, lse, &hq, B, T, NH));
+    FP4T_ASSERT_OK(fp4_flash_attention_backward(NULL, &hdq, &hdy, &hq, &ho, lse, B, T, NH));
+    fp4_view dqv = dup(q, FP4_DTYPE_BF16, N, 3 * C), dov = dup(NULL, FP4_DTYPE_BF16, N, C);
+    fp4_view ddq = dup(NULL, FP4_DTYPE_BF16, N, 3 * C), ddy = dup(dy, FP4_DTYPE_BF16, N, C);
+    fp4_view dl = dup(NULL, FP4_DTYPE_F32, 1, (int64_t)nl);
+    printf("\n    flash B=%lld T=%lld NH=%d hs=%d:", (long long)B, (long long)T, NH, hs);
+    FP4T_ASSERT_OK(fp4_flash_attention_forward(ctx, &dov, (float *)dl.data, &dqv, B, T, NH));
+    float *g = fetch(&dov, no), *gl = fetch(&dl, nl);
+    check("flash_forward out", FP4_DTYPE_BF16, g, out, no, 0, 1e-2);
+    check("flash_forward lse", FP4_DTYPE_BF16, gl, lse, nl, 0, 1e-4);
+    free(g), free(gl);
+    FP4T_ASSERT_OK(fp4_flash_attention_backward(ctx, &ddq, &ddy, &dqv, &dov, (const float *)dl.data, B, T, NH));
+    g = fetch(&ddq, nq);
+    check("flash_backward dqkv", FP4_DTYPE_BF16, g, dq, nq, 0, 2e-2);
+    /* q, k, v parts separately: a part that is all wrong cannot hide behind the others */
+    for (int part = 0; part < 3; part++) {
+        double num = 0, den = 0;
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t c = part * C; c < (part + 1) * C; c++) {
+                const double d = (double)g[r * 3 * C + c] - dq[r * 3 * C + c];
+                num += d * d;
+                den += (double)dq[r * 3 * C + c] * dq[r * 3 * C + c];
+            }
+        const double e = sqrt(num / den);
+        printf("\n    %-44s BF16 rel %.3e (<= 2e-02)", part == 0 ? "flash_backward dq" : part == 1 ? "flash_backward dk" : "flash_backward dv", e);
+        CU_ASSERT(e <= 2e-2);
+    }
+    fp4_view ddq2 = dup(NULL, FP4_DTYPE_BF16, N, 3 * C);
+    FP4T_ASSERT_OK(fp4_flash_attention_backward(ctx, &ddq2, &ddy, &dqv, &dov, (const float *)dl.data, B, T, NH));
+    float *g2 = fetch(&ddq2, nq);
+    check_exact("flash_backward run twice (deterministic)", g2, g, nq);
+    free(g), free(g2);
+    free(q), free(dy), free(out), free(lse), free(dq);
+    fp4_device_free(dqv.data), fp4_device_free(dov.data), fp4_device_free(ddq.data), fp4_device_free(ddy.data);
+    fp4_device_free(dl.data), fp4_device_free(ddq2.data);
+}
+
+static void test_flash_attention(void) {
+    flash_case(2, 5, 3, 16);   /* one partial tile */
+    flash_case(1, 77, 2, 32);  /* two tiles, the second partial */
+    flash_case(2, 130, 2, 64); /* three tiles */
+    flash_case(4, 256, 12, 64);
+    flash_case(1, 1024, 12, 64); /* the GPT-2 context */
+    /* refusals: F32 views on the device, a head size without a kernel */
+    const int64_t B = 1, T = 8, NH = 2, hs = 16, C = NH * hs;
+    fp4_view fq = dup(NULL, FP4_DTYPE_F32, B * T, 3 * C), fo = dup(NULL, FP4_DTYPE_F32, B * T, C);
+    fp4_view l = dup(NULL, FP4_DTYPE_F32, 1, B * NH * T);
+    CU_ASSERT_EQUAL(fp4_flash_attention_forward(ctx, &fo, (float *)l.data, &fq, B, T, NH), FP4_ERR_DTYPE);
+    fp4_view bq = dup(NULL, FP4_DTYPE_BF16, B * T, 3 * C), bo = dup(NULL, FP4_DTYPE_BF16, B * T, C);
+    CU_ASSERT_EQUAL(fp4_flash_attention_forward(ctx, &bo, (float *)l.data, &bq, B, T, 4), FP4_ERR_UNSUPPORTED); /* hs 8 */
+    CU_ASSERT(fp4_flash_attention_supported(64) && !fp4_flash_attention_supported(8) && !fp4_flash_attention_supported(128));
+    fp4_device_free(fq.data), fp4_device_free(fo.data), fp4_device_free(l.data);
+    fp4_device_free(bq.data), fp4_device_free(bo.data);
+}
+
+
 /* ---- element-wise ------------------------------------------------------------------------------ */
 
 typedef fp4_status (*unary_fn)(fp4_context *, fp4_view *, const fp4_view *);
@@ -490,6 +562,7 @@ static CU_TestInfo ops_tests[] = {
     {"rmsnorm forward/backward", test_rmsnorm},
     {"rope forward/backward on a qkv slice", test_rope},
     {"attention forward/backward", test_attention},
+    {"flash attention forward/backward (BF16)", test_flash_attention},
     {"gelu, relu2, residual (incl. aliasing)", test_elementwise},
     {"cross-entropy fused gradient", test_crossentropy},
     {"adamw bit-exact", test_adamw},

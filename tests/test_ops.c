@@ -188,6 +188,66 @@ static void test_attention(void) {
     free(qkv); free(dy); free(y); free(att); free(datt); free(dqkv);
 }
 
+/* Flash-style reference: the same out as the materialized attention, lse consistent with att
+ * (att = exp(s - lse) on and below the diagonal), the same dqkv; backward also vs finite
+ * differences of its forward. */
+static void flash_f(float *qkv, float *out, void *vc) {
+    att_ctx *c = vc;
+    fp4_view vq = V2(qkv, c->B * c->T, 3 * c->C), vo = V2(out, c->B * c->T, c->C);
+    fp4_flash_attention_forward(NULL, &vo, c->att, &vq, c->B, c->T, c->NH);
+}
+
+static void test_flash_attention_ref(void) {
+    const int64_t B = 2, T = 6, NH = 2, C = 8;
+    float *qkv = randv(B * T * 3 * C, 1.0), *dy = randv(B * T * C, 1.0);
+    float *y = malloc(sizeof(float) * B * T * C), *yf = malloc(sizeof(float) * B * T * C);
+    float *att = malloc(sizeof(float) * B * NH * T * T), *datt = malloc(sizeof(float) * B * NH * T * T);
+    float *lse = malloc(sizeof(float) * B * NH * T);
+    float *dq = malloc(sizeof(float) * B * T * 3 * C), *dqf = malloc(sizeof(float) * B * T * 3 * C);
+    fp4_view vq = V2(qkv, B * T, 3 * C), vy = V2(y, B * T, C), vyf = V2(yf, B * T, C), va = V2(att, B * NH * T, T);
+    fp4_view vda = V2(datt, B * NH * T, T), vdy = V2(dy, B * T, C), vdq = V2(dq, B * T, 3 * C),
+             vdqf = V2(dqf, B * T, 3 * C);
+    FP4T_ASSERT_OK(fp4_attention_forward(NULL, &vy, &va, &vq, B, T, (int)NH));
+    FP4T_ASSERT_OK(fp4_flash_attention_forward(NULL, &vyf, lse, &vq, B, T, (int)NH));
+    double e = 0;
+    for (int64_t i = 0; i < B * T * C; i++) e = fmax(e, fabs((double)yf[i] - y[i]));
+    CU_ASSERT(e < 1e-5);
+    /* lse against the kept probabilities: p = exp(s - lse), so log p + lse = s, and sum p = 1 means
+     * lse = log sum exp(s): check exp(log att[t][0] + lse) consistency through the row sum of
+     * exp(s - lse) with s recomputed */
+    const float scale = 1.0f / sqrtf((float)(C / NH));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < NH; h++)
+            for (int64_t t = 0; t < T; t++) {
+                double sum = 0;
+                for (int64_t t2 = 0; t2 <= t; t2++) {
+                    double s = 0;
+                    for (int64_t i = 0; i < C / NH; i++)
+                        s += (double)qkv[(b * T + t) * 3 * C + h * (C / NH) + i] *
+                             qkv[(b * T + t2) * 3 * C + C + h * (C / NH) + i];
+                    const double p = exp(s * scale - lse[(b * NH + h) * T + t]);
+                    CU_ASSERT_DOUBLE_EQUAL(p, att[((b * NH + h) * T + t) * T + t2], 1e-5);
+                    sum += p;
+                }
+                CU_ASSERT_DOUBLE_EQUAL(sum, 1.0, 1e-5);
+            }
+    FP4T_ASSERT_OK(fp4_attention_backward(NULL, &vdq, &vda, &vdy, &vq, &va, B, T, (int)NH));
+    FP4T_ASSERT_OK(fp4_flash_attention_backward(NULL, &vdqf, &vdy, &vq, &vyf, lse, B, T, (int)NH));
+    e = 0;
+    double mx = 0;
+    for (int64_t i = 0; i < B * T * 3 * C; i++) e = fmax(e, fabs((double)dqf[i] - dq[i])), mx = fmax(mx, fabs(dq[i]));
+    CU_ASSERT(e < 1e-5 * mx);
+    att_ctx c = {B, T, (int)NH, C, lse};
+    CU_ASSERT(fd_nmse(flash_f, &c, qkv, B * T * 3 * C, B * T * C, dy, dqf, 1e-3f) < 1e-5);
+    /* refusals: NULL lse, F32 is the only host dtype */
+    CU_ASSERT_EQUAL(fp4_flash_attention_forward(NULL, &vyf, NULL, &vq, B, T, (int)NH), FP4_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(fp4_flash_attention_backward(NULL, &vdqf, &vdy, &vq, &vyf, NULL, B, T, (int)NH), FP4_ERR_INVALID_ARG);
+    fp4_view bad = vq;
+    bad.dtype = FP4_DTYPE_BF16;
+    CU_ASSERT_EQUAL(fp4_flash_attention_forward(NULL, &vyf, lse, &bad, B, T, (int)NH), FP4_ERR_DTYPE);
+    free(qkv); free(dy); free(y); free(yf); free(att); free(datt); free(lse); free(dq); free(dqf);
+}
+
 /* ---- encoder ------------------------------------------------------------------------------------- */
 
 static void test_encoder(void) {
@@ -319,6 +379,7 @@ static CU_TestInfo tests[] = {
     {"rmsnorm backward vs finite differences", test_rmsnorm},
     {"rope: tables, backward = transpose, inverse", test_rope},
     {"causal attention: mask, softmax rows, backward vs FD", test_attention},
+    {"flash attention reference: = materialized, lse, backward vs FD", test_flash_attention_ref},
     {"encoder forward/backward, token checks", test_encoder},
     {"residual; cross-entropy vs direct FP64", test_residual_crossentropy},
     {"AdamW one step by hand; grad norm; scale", test_adamw_norm},

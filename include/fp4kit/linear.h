@@ -1,8 +1,12 @@
 /* fp4kit/linear.h — a quantized linear layer Y = X·Wᵀ + b: forward and backward under a recipe.
  *
  * Shapes (llm.c letters): x [BT, C], W [OC, C], bias [OC], y [BT, OC], dy [BT, OC], dx [BT, C],
- * dW [OC, C], db [OC]. All views are F32, row-major (ld may exceed cols); everything lives in the
- * layer's location (host, or the device of a CUDA context).
+ * dW [OC, C], db [OC]. Views are row-major (ld may exceed cols); everything lives in the layer's
+ * location (host, or the device of a CUDA context). Activation views (x, y, dy, dx) are F32 on the
+ * host; on a device each may be F32 or BF16 independently (BF16 activations, the GPU trainer's
+ * default: an output is the FP32 accumulator rounded to BF16 once; a BF16 input is used as is —
+ * it is exact as a bf16 operand and as the high-precision input of a quantizer). W, bias, dW and db
+ * are always FP32.
  *
  * The three GEMMs and their operands are described in fp4kit/recipe.h. Three modes, one interface:
  *   FP4_LINEAR_PLAIN  high precision only: every operand of the recipe must be fp32 or bf16 (an FP4
@@ -26,10 +30,18 @@
  * uses the step of the preceding forward.
  *
  * What is kept from forward for backward (fp4_linear_saved_bytes): Wgrad's X operand — the
- * columnwise (optionally RHT) quantized Xᵀ [C, BT] for an FP4 wgrad.x, else Xᵀ in fp32 or bf16 —
- * and Dgrad's W operand when it is FP4 (the quantized Wᵀ [C, OC]; with 16x16 blocks and the same
- * config as fprop.w it is the columnwise copy of the one fprop.w quantization). High-precision W
- * is read from the master weights in backward and costs nothing. Operands built only for one call
+ * columnwise (optionally RHT) quantized Xᵀ [C, BT] for an FP4 wgrad.x, else X in fp32 or bf16
+ * (host: Xᵀ [C, BT]; device bf16: X [BT, C], read transposed by cuBLASLt; nothing at all when
+ * borrow_x is set and x is BF16: the layer then keeps a pointer to the caller's x) — and Dgrad's
+ * W operand when it is FP4 (the quantized Wᵀ [C, OC]; with 16x16 blocks and the same config as
+ * fprop.w it is the columnwise copy of the one fprop.w quantization). High-precision W is read
+ * from the master weights in backward (on a device, from the BF16 copy forward made) and is not
+ * counted.
+ *
+ * Device BF16 GEMMs (both operands bf16: the bf16 recipe, the policy's BF16 blocks, the LM head)
+ * run on cuBLASLt with transposed layouts instead of transposed copies: fprop Y = X·Wᵀ (TN), dgrad
+ * dX = dY·W (NN), wgrad dW += dYᵀ·X (NT, FP32 dW accumulated with beta = 1), W rounded to a BF16
+ * copy once per forward, F32 activations rounded to BF16 once per call (no copy for BF16 ones). Operands built only for one call
  * (fprop.x, fprop.w, dY's copies, dequantized FP32 scratch) are kept in the layer for reuse and
  * inspection (fp4_linear_operand) but are not "saved" memory.
  *
@@ -83,9 +95,20 @@ typedef struct fp4_linear {
     fp4_qtensor q[3][2];   /* FP4 operands of the latest call of each GEMM (zeroed if not FP4) */
     int q_valid[3][2];
     int w_shared;          /* q[DGRAD][1] is the columnwise copy from fprop.w's quantize call */
-    fp4_linear_buf saved_x;        /* high-precision Xᵀ [C, BT] (fp32 or bf16) when wgrad.x is not FP4 */
+    fp4_linear_buf saved_x;        /* high-precision X (see above) when wgrad.x is not FP4 */
     size_t saved_x_bytes;
-    fp4_linear_buf scratch[4];     /* FP32 scratch: operands A, B; temporary */
+    const void *sx;                /* device bf16 wgrad: X [BT, C] BF16 (saved_x or the borrowed x) */
+    int64_t sx_ld;
+    fp4_linear_buf wbf16;          /* device bf16 GEMMs: W [OC, C] rounded to BF16 by the last forward */
+    fp4_linear_buf scratch[4];     /* scratch: operands A, B (FP32); BF16 copies; FP32 output staging */
+    /* options (set by the caller after fp4_linear_init, which clears them) */
+    int borrow_x;  /* 1: a BF16 device x of forward is not copied for wgrad; the caller keeps it
+                      unchanged until the backward (the GPT's activations are kept anyway) */
+    void (*mark)(void *user, const char *tag, const char *stage); /* profiling hook or NULL: called
+                      on the host before each stage ("w", "x", "fprop", "dy", "dgrad", "dyT",
+                      "wgrad"); a profiler records a device event there (benchmarks/bench_train) */
+    void *mark_user;
+    const char *mark_tag;
 } fp4_linear;
 
 /* Set up a layer. w [OC, C] and bias [OC] (may be NULL) are FP32 at loc. The recipe is validated
@@ -96,10 +119,11 @@ fp4_status fp4_linear_init(fp4_linear *l, float *w, float *bias, int64_t OC, int
 /* Free everything the layer allocated (not w or bias) and zero it. Safe on a zeroed struct. */
 void fp4_linear_free(fp4_linear *l);
 
-/* y = x·Wᵀ + bias. x [BT, C], y [BT, OC] (F32). step selects the SR draw. Keeps what backward needs. */
+/* y = x·Wᵀ + bias. x [BT, C], y [BT, OC] (F32, or on a device F32/BF16). step selects the SR draw.
+ * Keeps what backward needs. */
 fp4_status fp4_linear_forward(fp4_context *ctx, fp4_linear *l, const fp4_view *x, fp4_view *y, uint32_t step);
 
-/* Backward of the preceding forward. dy [BT, OC] (F32). dx [BT, C] is written (may be NULL: no
+/* Backward of the preceding forward. dy [BT, OC] (F32, or F32/BF16 on a device). dx [BT, C] is written (may be NULL: no
  * Dgrad); dW [OC, C] (contiguous FP32, may be NULL: no Wgrad) and db [OC] (may be NULL) are
  * accumulated: dW += dYᵀ·X, db += sum over rows of dY. */
 fp4_status fp4_linear_backward(fp4_context *ctx, fp4_linear *l, const fp4_view *dy, fp4_view *dx, float *dW,

@@ -1,0 +1,165 @@
+/* qat/lt_matmul.cu — fp4_lt_matmul (qat/lt_matmul.h): one cached cuBLASLt matmul, column-major,
+ * optional transposes, strided batch, F32/BF16 operands, F32/BF16 output, FP32 accumulation.
+ * Split-K is allowed only with an FP32 reduction (CUBLASLT_REDUCTION_SCHEME_NONE |
+ * COMPUTE_TYPE): partial sums reduced in a BF16 output type would round them (the FP32
+ * accumulation contract; same rule as kernels/gemm_cublaslt.cu).
+ */
+#include <cublasLt.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "cuda_common.cuh"
+#include "lt_matmul.h"
+
+#define LTM_WORKSPACE ((size_t)32 << 20)
+#define LTM_CACHE 128
+
+#define LTM_TRY(call)                                                                              \
+    do {                                                                                           \
+        cublasStatus_t st_ = (call);                                                               \
+        if (st_ != CUBLAS_STATUS_SUCCESS)                                                          \
+            return fp4_fail(FP4_ERR_CUBLAS, "%s:%d: %s failed: %s", __FILE__, __LINE__, #call,       \
+                            cublasLtGetStatusName(st_));                                           \
+    } while (0)
+
+static pthread_mutex_t ltm_mutex = PTHREAD_MUTEX_INITIALIZER;
+static cublasLtHandle_t ltm_handles[64];
+
+struct ltm_key {
+    int ta, tb, ab, d, batch, dev, al_a, al_b, al_d, has_c;
+    int64_t m, n, k, lda, ldb, ldd, sa, sb, sd;
+};
+struct ltm_plan {
+    ltm_key key;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, ld;
+    cublasLtMatmulAlgo_t algo;
+    int valid;
+};
+static ltm_plan ltm_cache[LTM_CACHE];
+static int ltm_next;
+
+static int ltm_align(const void *p) {
+    const uintptr_t u = (uintptr_t)p;
+    return (u % 16 == 0) ? 16 : (u % 8 == 0) ? 8 : (u % 4 == 0) ? 4 : 2;
+}
+
+static void ltm_plan_destroy(ltm_plan *p) {
+    if (p->op) cublasLtMatmulDescDestroy(p->op);
+    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
+    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->ld) cublasLtMatrixLayoutDestroy(p->ld);
+    memset(p, 0, sizeof *p);
+}
+
+static fp4_status ltm_layout(cublasLtMatrixLayout_t *l, cudaDataType_t t, int64_t rows, int64_t cols, int64_t ld,
+                             int batch, int64_t stride) {
+    LTM_TRY(cublasLtMatrixLayoutCreate(l, t, (uint64_t)rows, (uint64_t)cols, ld));
+    if (batch > 1) {
+        int32_t bc = batch;
+        LTM_TRY(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
+        LTM_TRY(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
+    }
+    return FP4_OK;
+}
+
+static fp4_status ltm_plan_build(cublasLtHandle_t h, const ltm_key &k, ltm_plan *p) {
+    memset(p, 0, sizeof *p);
+    p->key = k;
+    const cudaDataType_t tab = k.ab ? CUDA_R_16BF : CUDA_R_32F, td = k.d ? CUDA_R_16BF : CUDA_R_32F;
+    LTM_TRY(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = k.ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = k.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    LTM_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    LTM_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    FP4_TRY(ltm_layout(&p->la, tab, k.ta ? k.k : k.m, k.ta ? k.m : k.k, k.lda, k.batch, k.sa));
+    FP4_TRY(ltm_layout(&p->lb, tab, k.tb ? k.n : k.k, k.tb ? k.k : k.n, k.ldb, k.batch, k.sb));
+    FP4_TRY(ltm_layout(&p->ld, td, k.m, k.n, k.ldd, k.batch, k.sd));
+    cublasLtMatmulPreference_t pref;
+    LTM_TRY(cublasLtMatmulPreferenceCreate(&pref));
+    size_t ws = LTM_WORKSPACE;
+    uint32_t al[3] = {(uint32_t)k.al_a, (uint32_t)k.al_b, (uint32_t)k.al_d};
+    const uint32_t red_mask = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al[0], 4);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al[1], 4);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al[2], 4);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[2], 4);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &red_mask,
+                                                  sizeof red_mask);
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulAlgoGetHeuristic(h, p->op, p->la, p->lb, p->ld, p->ld, pref, 1, &res, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st != CUBLAS_STATUS_SUCCESS || found == 0)
+        return fp4_fail(FP4_ERR_CUBLAS,
+                        "cuBLASLt has no algorithm for the %s->%s GEMM %c%c m=%lld n=%lld k=%lld (lda %lld ldb %lld "
+                        "ldd %lld, batch %d): %s",
+                        k.ab ? "BF16" : "F32", k.d ? "BF16" : "F32", k.ta ? 'T' : 'N', k.tb ? 'T' : 'N',
+                        (long long)k.m, (long long)k.n, (long long)k.k, (long long)k.lda, (long long)k.ldb,
+                        (long long)k.ldd, k.batch, st != CUBLAS_STATUS_SUCCESS ? cublasLtGetStatusName(st) : "none found");
+    p->algo = res.algo;
+    p->valid = 1;
+    return FP4_OK;
+}
+
+extern "C" fp4_status fp4_lt_matmul(fp4_context *ctx, const fp4_lt_args *g) {
+    if ((g->ab_dtype != FP4_DTYPE_F32 && g->ab_dtype != FP4_DTYPE_BF16) ||
+        (g->d_dtype != FP4_DTYPE_F32 && g->d_dtype != FP4_DTYPE_BF16))
+        return fp4_fail(FP4_ERR_DTYPE, "fp4_lt_matmul: operands %s, output %s (F32 or BF16)",
+                        fp4_dtype_name(g->ab_dtype), fp4_dtype_name(g->d_dtype));
+    if (g->m < 1 || g->n < 1 || g->k < 1 || g->batch < 1)
+        return fp4_fail(FP4_ERR_SHAPE, "fp4_lt_matmul: m = %lld, n = %lld, k = %lld, batch = %d", (long long)g->m,
+                        (long long)g->n, (long long)g->k, g->batch);
+    void *ws = NULL;
+    FP4_TRY(fp4_context_workspace(ctx, LTM_WORKSPACE, &ws));
+    ltm_key k;
+    memset(&k, 0, sizeof k);
+    k.ta = g->ta, k.tb = g->tb, k.ab = g->ab_dtype == FP4_DTYPE_BF16, k.d = g->d_dtype == FP4_DTYPE_BF16;
+    k.batch = g->batch, k.has_c = g->beta != 0.0f;
+    k.m = g->m, k.n = g->n, k.k = g->k, k.lda = g->lda, k.ldb = g->ldb, k.ldd = g->ldd;
+    if (g->batch > 1) k.sa = g->sa, k.sb = g->sb, k.sd = g->sd;
+    k.al_a = ltm_align(g->A), k.al_b = ltm_align(g->B), k.al_d = ltm_align(g->D);
+    FP4_CUDA_TRY(cudaGetDevice(&k.dev));
+    if (k.dev < 0 || k.dev >= 64) return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_lt_matmul: device index %d", k.dev);
+    pthread_mutex_lock(&ltm_mutex);
+    if (!ltm_handles[k.dev]) {
+        const cublasStatus_t cs = cublasLtCreate(&ltm_handles[k.dev]);
+        if (cs != CUBLAS_STATUS_SUCCESS) {
+            ltm_handles[k.dev] = NULL;
+            pthread_mutex_unlock(&ltm_mutex);
+            return fp4_fail(FP4_ERR_CUBLAS, "fp4_lt_matmul: cublasLtCreate failed: %s", cublasLtGetStatusName(cs));
+        }
+    }
+    cublasLtHandle_t h = ltm_handles[k.dev];
+    ltm_plan *p = NULL;
+    for (int i = 0; i < LTM_CACHE; i++)
+        if (ltm_cache[i].valid && memcmp(&ltm_cache[i].key, &k, sizeof k) == 0) {
+            p = &ltm_cache[i];
+            break;
+        }
+    fp4_status st = FP4_OK;
+    if (!p) {
+        p = &ltm_cache[ltm_next];
+        ltm_next = (ltm_next + 1) % LTM_CACHE;
+        ltm_plan_destroy(p);
+        st = ltm_plan_build(h, k, p);
+        if (st != FP4_OK) ltm_plan_destroy(p);
+    }
+    cublasStatus_t cs = CUBLAS_STATUS_SUCCESS;
+    if (st == FP4_OK)
+        cs = cublasLtMatmul(h, p->op, &g->alpha, g->A, p->la, g->B, p->lb, &g->beta, g->D, p->ld, g->D, p->ld, &p->algo,
+                            ws, LTM_WORKSPACE, (cudaStream_t)fp4_context_stream(ctx));
+    pthread_mutex_unlock(&ltm_mutex);
+    if (st != FP4_OK) return st;
+    if (cs != CUBLAS_STATUS_SUCCESS)
+        return fp4_fail(FP4_ERR_CUBLAS, "cublasLtMatmul (%c%c m=%lld n=%lld k=%lld batch %d) failed: %s",
+                        g->ta ? 'T' : 'N', g->tb ? 'T' : 'N', (long long)g->m, (long long)g->n, (long long)g->k,
+                        g->batch, cublasLtGetStatusName(cs));
+    return FP4_OK;
+}
