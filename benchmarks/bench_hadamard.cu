@@ -9,11 +9,12 @@
  *                        byte count still charges both reads in full.
  *   rht16_nvfp4_sr       the same with SR (the dY operand)                          2B + O
  *   rht16_nvfp4_rne_api  rht16_nvfp4_rne through the public call (+ one 12-byte D2H copy and sync)
- *   rht32_mxfp4_rne      RHT32 + MXFP4 1x32 rceil (no tensor scale: one pass)        B + O
+ *   rht32_mxfp4_{rne,sr} RHT32 + MXFP4 1x32 rceil (no tensor scale: one pass)        B + O
  *   fwht{16,128,4096}    standalone RHT along rows, BF16 -> BF16                      2B
  *   rht16_pass1_amax     diagnostics: NVFP4 pass 1 alone (B), pass 2 alone RNE / SR (B + O)
  *   rht16_pass2_{rne,sr}
  *   rht16_*_old          A/B: the pass-2 kernel that was the default before notes run 8
+ *   rht32_mxfp4_rne_old  A/B: the same for MXFP4 (its default before notes run 11)
  *   rht16_pass2_*_s8     the default strip kernel with 8-item strips forced (= default at 8192²)
  * BENCH_HADAMARD_MODES=a,b limits the run to those modes (e.g. under ncu).
  * Timing: WARM warm-up calls, median of REPS calls enqueued back to back with an event after each
@@ -61,6 +62,7 @@ static const hmode modes[] = {
     {"rht16_nvfp4_sr", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2, 3},
     {"rht16_nvfp4_rne_api", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 1, 2, 3},
     {"rht32_mxfp4_rne", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_RNE, 0, 1, 3},
+    {"rht32_mxfp4_sr", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_SR, 0, 1, 3},
     {"fwht16", 0, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 3},
     {"fwht128", 0, 128, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 3},
     {"fwht4096", 0, 4096, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 3},
@@ -74,6 +76,7 @@ static const hmode modes[] = {
     {"rht16_nvfp4_sr_old", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 2, 3, 5},
     {"rht16_pass2_rne_old", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 5},
     {"rht16_pass2_sr_old", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2, 5},
+    {"rht32_mxfp4_rne_old", 1, 32, FP4_FORMAT_MXFP4, FP4_ROUND_RNE, 0, 1, 3, 5},
     {"rht16_pass2_rne_s8", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_RNE, 0, 1, 2, 6},
     {"rht16_pass2_sr_s8", 1, 16, FP4_FORMAT_NVFP4, FP4_ROUND_SR, 0, 1, 2, 6},
 };

@@ -47,8 +47,8 @@
  *      TE signs, M % 64 == 0, K % 64 == 0 and aligned rows the default is rht_quant_strip_kernel
  *      instead (the same arithmetic, whole 32-byte sector stores of codes and scales; below).
  *   Minimal traffic: 2 reads of x + M*K/2 code bytes + M*K/16 scale bytes.
- *   MXFP4 has no tensor scale: one pass (rht_quant_kernel also accumulates the informational amax);
- *   strict mode runs the amax/check pass first.
+ *   MXFP4 has no tensor scale: one pass (rht_quant_kernel, or rht_quant_strip_kernel<32> on its
+ *   shapes, also accumulates the informational amax); strict mode runs the amax/check pass first.
  * The host copies {amax, s_enc, s_dec} to out's host fields with one synchronization at the end.
  */
 #include "cuda_common.cuh"
@@ -464,8 +464,10 @@ __device__ __forceinline__ void cpa_half(uint32_t sdst, const char *row0, uint32
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
 
-/* Pass 2, default for BF16, d = 16, TE signs, M % 64 == 0, K % 64 == 0, 16-byte aligned rows and
- * outputs. The arithmetic, item shape (64 tokens x 64 columns, lane = columns 2l, 2l+1), loader
+/* Pass 2, default for BF16 with M % 64 == 0, K % 64 == 0, 16-byte aligned rows and outputs: d = 16
+ * with TE's signs (NVFP4), and d = 32 with any signs (MXFP4's single pass; since notes run 11: the
+ * half item is then one 32-token chunk, 167 registers, 3 CTAs per SM, 2 scale bytes per item and
+ * column, so a full strip stores 16 scale bytes per column as one uint4). The arithmetic, item shape (64 tokens x 64 columns, lane = columns 2l, 2l+1), loader
  * (two 4 KB half-item slots per warp by 16-byte cp.async, one half in flight while the other is
  * computed) and per-chunk code (quant_chunk) were tuned in notes runs 5-8; what matters is what
  * the stores look like to L2 (writes that fill only part of a 32-byte sector are expensive on the
@@ -486,25 +488,34 @@ __device__ __forceinline__ void cpa_half(uint32_t sdst, const char *row0, uint32
 constexpr int kStrip = 8;
 
 
-template <bool SR>
-__global__ void __launch_bounds__(kThreads, 4)
-    rht_quant_strip_kernel(const char *x, uint32_t ldb, int64_t M, int64_t K, float scale, uint8_t *data,
-                           uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int reverse,
-                           uint32_t sl) {
+template <int D, bool SR>
+__global__ void __launch_bounds__(kThreads, D == 16 ? 4 : 3) /* d = 32: 32 values per chunk column */
+    rht_quant_strip_kernel(const char *x, uint32_t ldb, int64_t M, int64_t K, uint32_t sgn, float scale, uint8_t *data,
+                           uint8_t *scales, float *tscale, uint64_t seed, uint64_t stream, int ocp, int reverse,
+                           int accumulate_amax, uint32_t sl) {
+    static_assert(D == 16 || D == 32, "d = 16 (NVFP4) or 32 (MXFP4)");
+    constexpr int SPI = 64 / D; /* scale bytes per item and column: 4 (NVFP4) or 2 (MXFP4) */
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const uint32_t nkt = (uint32_t)(K / 64), nmt = (uint32_t)(M / 64);
     const uint32_t strips = ((nmt + sl - 1) / sl) * nkt;
     const uint32_t nw = gridDim.x * kWarps;
-    const bool vec_sc = M % 256 == 0; /* scale rows (M/16 bytes) 16-byte aligned */
-    const float s_enc = fp4_nvfp4_global_enc(tscale[0]), s_dec = fp4_nvfp4_global_dec(s_enc);
+    const bool vec_sc = M % (64 * D) == 0; /* scale rows (M/D bytes) 16-byte aligned */
+    float s_enc = 1.0f, s_dec = 1.0f;
+    if (D == 16) {
+        s_enc = fp4_nvfp4_global_enc(tscale[0]);
+        s_dec = fp4_nvfp4_global_dec(s_enc);
+    }
     if (blockIdx.x == 0 && threadIdx.x == 0) {
         tscale[1] = s_enc;
         tscale[2] = s_dec;
     }
-    __shared__ float enc_tab[128];
+    __shared__ float enc_tab[D == 16 ? 128 : 1];
     __shared__ __align__(128) uint32_t sbuf_all[kWarps][2][32 * 32];
-    enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
-    __syncthreads();
+    if (D == 16) {
+        enc_tab[threadIdx.x] = fp4_nvfp4_block_enc((uint8_t)threadIdx.x, s_dec);
+        __syncthreads();
+    }
+    float m = 0.0f; /* MXFP4: the informational amax (accumulate_amax) */
     const uint32_t sb0 = (uint32_t)__cvta_generic_to_shared(&sbuf_all[warp][0][0]);
     const uint32_t *sw0 = &sbuf_all[warp][0][lane], *sw1 = &sbuf_all[warp][1][lane];
     /* strip number st in visiting order -> its first m tile, its k tile, its item count */
@@ -531,7 +542,7 @@ __global__ void __launch_bounds__(kThreads, 4)
         const bool more_strips = st + nw < strips;
         if (more_strips) strip_at(st + nw, qmt0, qkt, qn);
         const int64_t k0 = (int64_t)kt * 64 + 2 * lane;
-        uint32_t scw[2][kStrip]; /* scale words of the strip's items; item s ends at index s */
+        uint32_t scw[2][kStrip]; /* scale bytes of the strip's items (SPI per item); item s ends at index s */
 #pragma unroll 1
         for (uint32_t s = 0; s < (uint32_t)kStrip; s++) {
             uint32_t sc[2] = {0u, 0u};
@@ -546,24 +557,43 @@ __global__ void __launch_bounds__(kThreads, 4)
                     asm volatile("cp.async.wait_group 1;\n" ::: "memory"); /* this half's group; the other may pend */
                     __syncwarp();
                     const uint32_t *sw = h ? sw1 : sw0;
+                    if constexpr (D == 16) {
 #pragma unroll
-                    for (int qq = 0; qq < 2; qq++) {
-                        const int q = 2 * h + qq;
-                        uint32_t w[16];
+                        for (int qq = 0; qq < 2; qq++) {
+                            const int q = 2 * h + qq;
+                            uint32_t w[16];
 #pragma unroll
-                        for (int i = 0; i < 16; i++) w[i] = sw[(qq * 16 + i) * 32];
+                            for (int i = 0; i < 16; i++) w[i] = sw[(qq * 16 + i) * 32];
+#pragma unroll
+                            for (int j = 0; j < 2; j++) {
+                                float v[16], ab;
+#pragma unroll
+                                for (int i = 0; i < 16; i++) {
+                                    v[i] = __uint_as_float(j ? (w[i] & 0xffff0000u) : (w[i] << 16));
+                                    if ((FP4_RHT16_SIGN_MASK >> i) & 1u) v[i] = -v[i];
+                                }
+                                const uint64_t grp = (uint64_t)((k0 + j) * M + m0 + q * 16) >> 4;
+                                const uint8_t sb = quant_chunk<16, SR>(v, scale, s_enc, enc_tab, 0, seed, stream, grp,
+                                                                       &cw[j][4 * h + 2 * qq], &ab);
+                                sc[j] |= (uint32_t)sb << (8 * q);
+                            }
+                        }
+                    } else {
+                        /* d = 32: the half is one chunk; signs from the run-time sign word */
 #pragma unroll
                         for (int j = 0; j < 2; j++) {
-                            float v[16], ab;
+                            float v[32], ab;
 #pragma unroll
-                            for (int i = 0; i < 16; i++) {
-                                v[i] = __uint_as_float(j ? (w[i] & 0xffff0000u) : (w[i] << 16));
-                                if ((FP4_RHT16_SIGN_MASK >> i) & 1u) v[i] = -v[i];
+                            for (int i = 0; i < 32; i++) {
+                                const uint32_t w = sw[i * 32];
+                                const uint32_t b = j ? (w & 0xffff0000u) : (w << 16);
+                                v[i] = __uint_as_float(b ^ (((sgn >> i) & 1u) << 31));
                             }
-                            const uint64_t grp = (uint64_t)((k0 + j) * M + m0 + q * 16) >> 4;
-                            const uint8_t sb = quant_chunk<16, SR>(v, scale, s_enc, enc_tab, 0, seed, stream, grp,
-                                                                   &cw[j][4 * h + 2 * qq], &ab);
-                            sc[j] |= (uint32_t)sb << (8 * q);
+                            const uint64_t grp = (uint64_t)((k0 + j) * M + m0 + h * 32) >> 4;
+                            const uint8_t sb = quant_chunk<32, SR>(v, scale, 1.0f, nullptr, ocp, seed, stream, grp,
+                                                                   &cw[j][4 * h], &ab);
+                            sc[j] |= (uint32_t)sb << (8 * h);
+                            if (accumulate_amax) m = fmaxf(m, ab);
                         }
                     }
                     if (more) cpa_half(sb0 + 4096u * h, row_ptr(pmt, pkt, h), ldb, lane);
@@ -585,18 +615,30 @@ __global__ void __launch_bounds__(kThreads, 4)
         }
 #pragma unroll
         for (int j = 0; j < 2; j++) {
-            uint8_t *srow = scales + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / 16) + mt0 * 4u;
-            if (vec_sc && n == (uint32_t)kStrip) {
-                uint4 *sp = (uint4 *)srow;
-                sp[0] = make_uint4(scw[j][0], scw[j][1], scw[j][2], scw[j][3]);
-                sp[1] = make_uint4(scw[j][4], scw[j][5], scw[j][6], scw[j][7]);
-            } else {
+            uint8_t *srow = scales + (uint64_t)(uint32_t)(k0 + j) * (uint32_t)(M / D) + mt0 * (uint32_t)SPI;
+            if constexpr (D == 16) {
+                if (vec_sc && n == (uint32_t)kStrip) {
+                    uint4 *sp = (uint4 *)srow;
+                    sp[0] = make_uint4(scw[j][0], scw[j][1], scw[j][2], scw[j][3]);
+                    sp[1] = make_uint4(scw[j][4], scw[j][5], scw[j][6], scw[j][7]);
+                } else {
 #pragma unroll
-                for (int t = 0; t < kStrip; t++)
-                    if ((uint32_t)t < n) ((uint32_t *)srow)[t] = scw[j][t];
+                    for (int t = 0; t < kStrip; t++)
+                        if ((uint32_t)t < n) ((uint32_t *)srow)[t] = scw[j][t];
+                }
+            } else {
+                if (vec_sc && n == (uint32_t)kStrip) {
+                    *(uint4 *)srow = make_uint4(scw[j][0] | scw[j][1] << 16, scw[j][2] | scw[j][3] << 16,
+                                                scw[j][4] | scw[j][5] << 16, scw[j][6] | scw[j][7] << 16);
+                } else {
+#pragma unroll
+                    for (int t = 0; t < kStrip; t++)
+                        if ((uint32_t)t < n) ((uint16_t *)srow)[t] = (uint16_t)scw[j][t];
+                }
             }
         }
     }
+    if (D == 32 && accumulate_amax) warp_amax_to(m, tscale);
 }
 
 template <typename KernelT>
@@ -619,10 +661,10 @@ unsigned persistent_grid(KernelT kernel, int64_t items) {
  * multiplier, strips in forward order, 5 or 6 CTAs per SM. */
 static int g_rhtq_variant = 0;
 
-template <bool SR>
-void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out, uint64_t seed, uint64_t stream,
-                  cudaStream_t s, int force_sl = 0) {
-    auto k = rht_quant_strip_kernel<SR>;
+template <int D, bool SR>
+void launch_strip(const fp4_view *x, uint32_t ldb, uint32_t sgn, float scale, fp4_qtensor *out, const fp4_config *cfg,
+                  uint64_t stream, int accumulate_amax, cudaStream_t s, int force_sl = 0) {
+    auto k = rht_quant_strip_kernel<D, SR>;
     static int per_sm = 0;
     if (!per_sm) {
         cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
@@ -637,8 +679,9 @@ void launch_strip(const fp4_view *x, uint32_t ldb, float scale, fp4_qtensor *out
     if (force_sl) sl = force_sl;
     const int64_t strips = ((nmt + sl - 1) / sl) * nkt, need = (strips + kWarps - 1) / kWarps;
     const unsigned grid = (unsigned)(need < cap ? (need > 0 ? need : 1) : cap);
-    k<<<grid, kThreads, 0, s>>>((const char *)x->data, ldb, x->rows, x->cols, scale, out->data, out->scales,
-                                out->tscale_dev, seed, stream, 1, (uint32_t)sl);
+    k<<<grid, kThreads, 0, s>>>((const char *)x->data, ldb, x->rows, x->cols, sgn, scale, out->data, out->scales,
+                                out->tscale_dev, cfg->seed, stream, cfg->scale_rule == FP4_SCALE_OCP, 1,
+                                accumulate_amax, (uint32_t)sl);
 }
 
 template <bool BF16, int D, bool VEC, bool FIXED>
@@ -676,14 +719,17 @@ fp4_status launch_pair(const fp4_view *x, uint32_t sw, float scale, fp4_qtensor 
     if (!(passes & 2)) return FP4_OK;
     const uint64_t stream = cfg->stream ^ FP4_STREAM_COLUMNWISE;
     const int ocp = cfg->scale_rule == FP4_SCALE_OCP;
-    if constexpr (BF16 && D == 16 && VEC && FIXED) {
+    /* the strip kernel: BF16, whole 64 x 64 items, aligned rows and outputs; d = 16 only with TE's
+     * fixed signs (compiled in), d = 32 with any sign word */
+    if constexpr (BF16 && VEC && (D == 32 || FIXED)) {
         const uint64_t ldb = (uint64_t)x->ld * 2;
         const bool whole = (uintptr_t)x->data % 16 == 0 && ldb % 16 == 0 && M % 64 == 0 && K % 64 == 0 &&
                            (uintptr_t)out->data % 16 == 0 && (uintptr_t)out->scales % 16 == 0;
         if (whole && (g_rhtq_variant == 0 || g_rhtq_variant == 6)) {
             const int fsl = g_rhtq_variant == 6 ? kStrip : 0;
-            if (cfg->rounding == FP4_ROUND_SR) launch_strip<true>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
-            else launch_strip<false>(x, (uint32_t)ldb, scale, out, cfg->seed, stream, s, fsl);
+            if (cfg->rounding == FP4_ROUND_SR)
+                launch_strip<D, true>(x, (uint32_t)ldb, sw, scale, out, cfg, stream, !need_amax_pass, s, fsl);
+            else launch_strip<D, false>(x, (uint32_t)ldb, sw, scale, out, cfg, stream, !need_amax_pass, s, fsl);
             FP4_LAUNCH_CHECK("rht_quant_strip_kernel");
             return FP4_OK;
         }

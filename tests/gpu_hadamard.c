@@ -262,8 +262,9 @@ static void test_fused_bits(void) {
 extern void fp4_rht_quantize_bench_variant(int v) __attribute__((weak));
 
 /* The BF16 strip-kernel shapes (M % 64 == 0, K % 64 == 0) under every pass-2 variant the
- * benchmark compares (0 default, 5 previous kernel, 6 forced 8-item strips), with RNE and SR, on
- * normal, tiny, huge and special data. */
+ * benchmark compares (0 default, 5 previous kernel, 6 forced 8-item strips), for NVFP4 (RHT16, TE
+ * signs) and MXFP4 (RHT32, rceil and OCP scales, default and seeded signs), with RNE and SR, on
+ * normal, tiny, huge, special and zero data. */
 static void test_strip_variants(void) {
     if (!fp4_rht_quantize_bench_variant) {
         printf("\n    no variant hook in this build ");
@@ -271,23 +272,27 @@ static void test_strip_variants(void) {
     }
     int cases = 0, fails = 0;
     const int vars[] = {0, 5, 6};
-    const int64_t shapes[][2] = {{64, 64}, {832, 192}, {4096, 1024}};
+    const int64_t shapes[][2] = {{64, 64}, {832, 192}, {4096, 1024}, {1024, 320}};
     const int kinds[] = {D_NORMAL, D_TINY, D_HUGE, D_SPECIAL, D_ZERO};
-    for (int vi = 0; vi < 3; vi++)
-        for (int rnd = 0; rnd < 2; rnd++)
-            for (int si = 0; si < 3; si++)
-                for (int ki = 0; ki < 5; ki++) {
-                    fp4_config cfg = fp4_config_nvfp4();
-                    cfg.rounding = rnd ? FP4_ROUND_SR : FP4_ROUND_RNE;
-                    cfg.seed = 0xF01Dull + (uint64_t)ki;
-                    cfg.stream = 5;
-                    fp4_rht_quantize_bench_variant(vars[vi]);
-                    const int ok = run_fused_case(shapes[si][0], shapes[si][1], shapes[si][1], FP4_DTYPE_BF16, cfg, 16, 0,
-                                                  kinds[ki], 7000 + 100 * si + 10 * ki + rnd);
-                    if (!ok) fprintf(stderr, "    (variant %d)\n", vars[vi]);
-                    fails += !ok;
-                    cases++;
-                }
+    for (int fmt = 0; fmt < 3; fmt++)
+        for (int vi = 0; vi < 3; vi++)
+            for (int rnd = 0; rnd < 2; rnd++)
+                for (int si = 0; si < 4; si++)
+                    for (int ki = 0; ki < 5; ki++) {
+                        fp4_config cfg = fmt == 0 ? fp4_config_nvfp4() : fp4_config_mxfp4();
+                        if (fmt == 2) cfg.scale_rule = FP4_SCALE_OCP;
+                        cfg.rounding = rnd ? FP4_ROUND_SR : FP4_ROUND_RNE;
+                        cfg.seed = 0xF01Dull + (uint64_t)ki;
+                        cfg.stream = 5;
+                        const uint64_t sseed = fmt && (si + ki) % 2 ? 777 + (uint64_t)ki : 0;
+                        fp4_rht_quantize_bench_variant(vars[vi]);
+                        const int ok = run_fused_case(shapes[si][0], shapes[si][1], shapes[si][1], FP4_DTYPE_BF16, cfg,
+                                                      fmt ? 32 : 16, sseed, kinds[ki],
+                                                      7000 + 100 * si + 10 * ki + rnd + 1000 * fmt);
+                        if (!ok) fprintf(stderr, "    (variant %d)\n", vars[vi]);
+                        fails += !ok;
+                        cases++;
+                    }
     fp4_rht_quantize_bench_variant(0);
     printf("\n    %d strip-kernel variant cases, %d mismatches ", cases, fails);
     CU_ASSERT_EQUAL(fails, 0);
@@ -297,7 +302,7 @@ static CU_TestInfo gpu_hadamard_tests[] = {
     {"FWHT/RHT d = 16 .. 32768 bit-identical to the CPU", test_fwht_bits},
     {"MR-GPTQ rotations bit-identical (rows, columns)", test_rotation_bits},
     {"fused RHT + columnwise quantize bit-identical (NVFP4, MXFP4; RNE, SR)", test_fused_bits},
-    {"fused RHT16 + NVFP4 pass-2 variants bit-identical (tiny, huge, special data)", test_strip_variants},
+    {"fused RHT + quantize strip-kernel variants bit-identical (NVFP4, MXFP4; tiny, huge, special)", test_strip_variants},
     CU_TEST_INFO_NULL,
 };
 
