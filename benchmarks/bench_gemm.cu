@@ -20,9 +20,10 @@
  *              what any W4A16 kernel must at least pay
  *   empty      an empty kernel of one CTA per SM: the per-call launch cost inside a graph
  * Build: cmake --build build --target bench_gemm ; run: ./build/benchmarks/bench_gemm
- *   [quick | small | gemv]  (quick: no M = 8192; small: only M <= 16; gemv: only M <= 16 and
- *   only w4a16_nv, w4a16_mx, lt_bf16, lt_fp8 and the floors — for A/B runs of the small-M
- *   kernel under its diagnostic env switches, see kernels/gemm_w4a16_gemv.cu)
+ *   [quick | small | gemv | gemvq [NK [M]]]  (quick: no M = 8192; small: only M <= 16; gemv: only
+ *   M <= 16 and only w4a16_nv, w4a16_mx, lt_bf16, lt_fp8 and the floors; gemvq: only w4a16_nv —
+ *   for A/B runs of the small-M kernel under its diagnostic env switches, see
+ *   kernels/gemm_w4a16_gemv.cu; NK / M: only that shape)
  */
 #include <cublasLt.h>
 #include <math.h>
@@ -341,7 +342,7 @@ typedef struct {
     double rd_us, empty_us; /* floors (M <= 16), -1 when not measured */
 } row_t;
 
-static int only_gemv; /* mode "gemv" */
+static int only_gemv; /* mode "gemv" (1) or "gemvq" (2) */
 
 /* ---- floors for the weight-streaming (small M) cases ------------------------------------- */
 /* Read n16 16-byte words of codes and ns16 of scales once (grid-stride, 4 loads in flight per
@@ -435,7 +436,8 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     for (int v = 0; v < NV_; v++) {
         row->us[v] = -1;
         if (v == V_FP8 && !p8.ok) continue;
-        if (only_gemv && v != V_W4A16_NV && v != V_W4A16_MX && v != V_BF16 && v != V_FP8) continue;
+        if (only_gemv == 1 && v != V_W4A16_NV && v != V_W4A16_MX && v != V_BF16 && v != V_FP8) continue;
+        if (only_gemv == 2 && v != V_W4A16_NV) continue;
         int fail = 0;
         auto call = [&](int i) {
             for (int j = 0; j < inner; j++) {
@@ -531,7 +533,8 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
 }
 
 int main(int argc, char **argv) {
-    only_gemv = argc > 1 && !strcmp(argv[1], "gemv");
+    only_gemv = argc > 1 && !strcmp(argv[1], "gemv") ? 1 : argc > 1 && !strcmp(argv[1], "gemvq") ? 2 : 0;
+    const long long only_nk = only_gemv && argc > 2 ? atoll(argv[2]) : 0, only_m = only_gemv && argc > 3 ? atoll(argv[3]) : 0;
     const int quick = argc > 1 && (!strcmp(argv[1], "quick") || !strcmp(argv[1], "small") || only_gemv);
     const int small = argc > 1 && (!strcmp(argv[1], "small") || only_gemv); /* M <= 16 only */
     CK(fp4_context_create_cuda(0, NULL, &ctx));
@@ -549,6 +552,7 @@ int main(int argc, char **argv) {
         for (int b = 0; b < 5; b++) {
             if (quick && Ms[b] == 8192) continue;
             if (small && Ms[b] > 16) continue;
+            if ((only_nk && NKs[a] != only_nk) || (only_m && Ms[b] != only_m)) continue;
             bench_shape(Ms[b], NKs[a], &rows[nr++]);
         }
     printf("\n%-6s %-5s", "N=K", "M");
@@ -568,7 +572,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nr; i++) {
         if (rows[i].M > 16) continue;
         const double *u = rows[i].us;
-        const double need = fmin(u[V_BF16] / 2.5, u[V_FP8]);
+        const double need = u[V_BF16] > 0 && u[V_FP8] > 0 ? fmin(u[V_BF16] / 2.5, u[V_FP8]) : -1;
         printf("%-6lld %-5lld %9.1f %9.1f %9.1f %9.1f %9.1f %8.2fx  %s\n", (long long)rows[i].NK, (long long)rows[i].M,
                u[V_W4A16_NV], u[V_W4A16_MX], rows[i].rd_us, rows[i].empty_us, need, u[V_BF16] / u[V_W4A16_NV],
                u[V_W4A16_NV] > 0 && u[V_W4A16_NV] <= need && u[V_W4A16_NV] < u[V_FP8] ? "target met" : "target missed");

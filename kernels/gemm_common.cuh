@@ -195,6 +195,12 @@ fp4_status gemm_skinny_launch(fp4_context *ctx, const gemm_operand &a, const gem
 bool gemm_small_ok(const gemm_operand &a, const gemm_operand &b, int64_t K);
 fp4_status gemm_small_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
                              const fp4_epilogue &epi);
+/* gemm_w4a16_gemv.cu: the M <= 16 W4A16 kernel (BF16 A 16-byte aligned with ld % 8 == 0,
+ * K % 128 == 0). gemm_gemv_launch returns false (nothing launched) when its activation slice
+ * cannot fit in shared memory; *st is the launch status otherwise. */
+bool gemm_gemv_ok(const gemm_operand &a, const gemm_operand &b, int64_t K);
+bool gemm_gemv_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
+                      const fp4_epilogue &epi, fp4_status *st);
 /* gemm_cublaslt.cu: decode FP4 operands to BF16 in the workspace, then cuBLASLt BF16 with the
  * device scalar alpha * alpha_t (the epilogue's tensor scales). */
 fp4_status gemm_two_pass(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,

@@ -806,6 +806,12 @@ static fp4_status small_run(fp4_context *ctx, const gemm_operand &a, const gemm_
 fp4_status gemm_small_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
                              const fp4_epilogue &epi) {
     fp4_status st2 = FP4_OK;
+    static int force_v2 = -1; /* A/B diagnostic for run 5: FP4KIT_GEMM_SMALL_V2=1 runs small_kernel2 */
+    if (force_v2 < 0) {
+        const char *e = getenv("FP4KIT_GEMM_SMALL_V2");
+        force_v2 = e && e[0] == '1';
+    }
+    if (!force_v2 && gemm_gemv_ok(a, b, K) && gemm_gemv_launch(ctx, a, b, K, epi, &st2)) return st2;
     if (small2_try(ctx, a, b, K, epi, &st2)) return st2;
     const int64_t M = a.rows, N = b.rows;
     const int MT = M <= 16 ? 1 : 4;
