@@ -128,6 +128,7 @@ fp4_status fp4_gpt_setup(fp4_model *m) {
             snprintf(name, sizeof name, "h.%d.%s", l, lin_names[j]);
             FP4_TRY(fp4_model_init_linear(m, 4 * l + j, l, c->L, fp4_model_p(m, name), NULL, OC[j], IC[j]));
             m->lin[4 * l + j].borrow_x = 1;
+            m->lin[4 * l + j].async_quant = 1;
             m->lin[4 * l + j].mark_tag = lin_tags[j];
         }
     FP4_TRY(fp4_model_init_linear(m, 4 * c->L, -1, c->L, fp4_model_p(m, c->tied ? "wte" : "lm_head"), NULL, m->Vp,

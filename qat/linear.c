@@ -24,6 +24,12 @@
 #include "dispatch.h"
 #include "linear_impl.h"
 #include "lt_matmul.h"
+#ifdef FP4KIT_HAVE_CUDA
+#include <math.h>
+
+#include "hadamard_impl.h" /* fp4_rht_quantize_columnwise_cuda (sync_host = 0) */
+#include "quantize_cuda.h" /* fp4_quantize_cuda_async */
+#endif
 
 /* ---------------------------------------------------------------------------------------------- */
 /* small helpers                                                                                    */
@@ -290,6 +296,39 @@ static fp4_status ensure_q(fp4_linear *l, int g, int i, int64_t rows, int64_t K,
     return fp4_qtensor_alloc(q, rows, K, cfg, l->loc);
 }
 
+/* fp4_quantize (rowwise and/or columnwise copy) or, with a Hadamard size, fp4_rht_quantize_columnwise
+ * into col. On a device layer in true-quant mode with async_quant (and the saturating non-finite
+ * mode; fake-quant dequantizes with the host s_dec, so it keeps the synchronizing calls) the same
+ * kernels are queued through the quantizers' no-synchronization entry points
+ * (fp4_quantize_cuda_async, fp4_rht_quantize_columnwise_cuda with sync_host = 0): the tensor
+ * scales then exist only in tscale_dev, where the device GEMMs read them, and the host fields
+ * amax / s_enc / s_dec are set to NaN (never stale values). Codes, scales and tscale_dev are the
+ * same bytes either way. Shapes were checked by check_operand_shapes and ensure_q. */
+static fp4_status q_call(fp4_context *ctx, const fp4_linear *l, const fp4_view *x, const fp4_config *cfg,
+                         fp4_qtensor *row, fp4_qtensor *col, int hadamard) {
+#ifdef FP4KIT_HAVE_CUDA
+    if (l->loc == FP4_DEVICE && l->async_quant && l->mode == FP4_LINEAR_TRUE &&
+        cfg->nonfinite == FP4_NONFINITE_SATURATE) {
+        if (hadamard) FP4_TRY(fp4_rht_quantize_columnwise_cuda(ctx, x, cfg, hadamard, l->hadamard_seed, col, 0));
+        else FP4_TRY(fp4_quantize_cuda_async(ctx, x, cfg, row, col, 2));
+        fp4_qtensor *q[2] = {row, col};
+        for (int k = 0; k < 2; k++) {
+            if (!q[k]) continue;
+            if (!hadamard) {
+                q[k]->cfg = *cfg;
+                if (k == 1) q[k]->cfg.stream ^= FP4_STREAM_COLUMNWISE;
+                q[k]->hadamard = 0;
+                q[k]->hadamard_seed = 0;
+            }
+            q[k]->amax = q[k]->s_enc = q[k]->s_dec = NAN;
+        }
+        return FP4_OK;
+    }
+#endif
+    if (hadamard) return fp4_rht_quantize_columnwise(ctx, x, cfg, hadamard, l->hadamard_seed, col);
+    return fp4_quantize(ctx, x, cfg, row, col);
+}
+
 /* Quantize operand (g, i) from the F32 view src: the operand is src (trans 0) or srcᵀ (trans 1).
  * With a Hadamard the fused RHT + columnwise quantize is used (trans must be 1: wgrad). */
 static fp4_status quantize_operand(fp4_context *ctx, fp4_linear *l, int g, int i, const fp4_view *src, int trans,
@@ -301,8 +340,7 @@ static fp4_status quantize_operand(fp4_context *ctx, fp4_linear *l, int g, int i
     fp4_qtensor *q = &l->q[g][i];
     const int d = l->recipe.op[g][i].hadamard;
     fp4_status st;
-    if (d) st = fp4_rht_quantize_columnwise(ctx, src, &cfg, d, l->hadamard_seed, q);
-    else st = fp4_quantize(ctx, src, &cfg, trans ? NULL : q, trans ? q : NULL);
+    st = q_call(ctx, l, src, &cfg, d || trans ? NULL : q, d || trans ? q : NULL, d);
     if (st != FP4_OK)
         return fp4_fail_context(st, "fp4_linear (layer %u): quantizing %s.%s", l->layer_id,
                                 fp4_gemm_kind_name((fp4_gemm_kind)g), fp4_operand_name((fp4_gemm_kind)g, i));
@@ -430,7 +468,7 @@ fp4_status fp4_linear_forward(fp4_context *ctx, fp4_linear *l, const fp4_view *x
         FP4_TRY(sr_config(l, FP4_FPROP, 1, step, &cfg));
         FP4_TRY(ensure_q(l, FP4_FPROP, 1, OC, C, &cfg));
         FP4_TRY(ensure_q(l, FP4_DGRAD, 1, C, OC, &cfg));
-        fp4_status st = fp4_quantize(ctx, &wv, &cfg, &l->q[FP4_FPROP][1], &l->q[FP4_DGRAD][1]);
+        fp4_status st = q_call(ctx, l, &wv, &cfg, &l->q[FP4_FPROP][1], &l->q[FP4_DGRAD][1], 0);
         if (st != FP4_OK) return fp4_fail_context(st, "fp4_linear (layer %u): quantizing W", l->layer_id);
         l->q_valid[FP4_FPROP][1] = l->q_valid[FP4_DGRAD][1] = 1;
     } else {

@@ -205,7 +205,8 @@ static void from_bf16_host(const uint16_t *b, float *f, int64_t n) {
 }
 
 /* One forward + backward on the device with BF16 activation views (borrow: borrow_x). */
-static void run_bf16(const char *recipe, fp4_linear_mode mode, int borrow, fp4_linear *l, results *r, size_t *saved) {
+static void run_bf16(const char *recipe, fp4_linear_mode mode, int borrow, int async, fp4_linear *l, results *r,
+                     size_t *saved) {
     fp4_recipe rc;
     FP4T_ASSERT_OK(fp4_recipe_parse(recipe, &rc));
     static uint16_t bx[BT * C], bdy[BT * OC], by[BT * OC], bdx[BT * C];
@@ -234,6 +235,7 @@ static void run_bf16(const char *recipe, fp4_linear_mode mode, int borrow, fp4_l
     FP4T_ASSERT_OK(fp4_copy_to_device(ctx, dx, bdx, sizeof bdx));
     FP4T_ASSERT_OK(fp4_linear_init(l, w, b, OC, C, FP4_DEVICE, &rc, mode, 7, 4242));
     l->borrow_x = borrow;
+    l->async_quant = async;
     fp4_view vx = fp4_view_make(x, FP4_DTYPE_BF16, BT, C, FP4_DEVICE), vy = fp4_view_make(y, FP4_DTYPE_BF16, BT, OC, FP4_DEVICE);
     fp4_view vdy = fp4_view_make(dy, FP4_DTYPE_BF16, BT, OC, FP4_DEVICE), vdx = fp4_view_make(dx, FP4_DTYPE_BF16, BT, C, FP4_DEVICE);
     FP4T_ASSERT_OK(fp4_linear_forward(ctx, l, &vx, &vy, 3));
@@ -251,6 +253,28 @@ static void run_bf16(const char *recipe, fp4_linear_mode mode, int borrow, fp4_l
     fp4_device_free(dW), fp4_device_free(db), fp4_device_free(w), fp4_device_free(b);
 }
 
+/* Two device operands: the same codes, scales and device tensor scales {amax, s_enc, s_dec}
+ * (and, with host, the same host fields). */
+static int same_operand_dd(const fp4_qtensor *a, const fp4_qtensor *b, int host) {
+    if (!a || !b) return a == b;
+    if (a->rows != b->rows || a->cols != b->cols || a->cfg.format != b->cfg.format || a->cfg.block != b->cfg.block ||
+        a->cfg.stream != b->cfg.stream || a->hadamard != b->hadamard)
+        return 0;
+    const size_t nd = fp4_qtensor_data_bytes(a), ns = fp4_qtensor_scale_bytes(a);
+    uint8_t *x = malloc(2 * (nd + ns));
+    float ta[3] = {0, 0, 0}, tb[3] = {0, 0, 0};
+    int ok = fp4_copy_to_host(ctx, x, a->data, nd) == FP4_OK && fp4_copy_to_host(ctx, x + nd, b->data, nd) == FP4_OK &&
+             fp4_copy_to_host(ctx, x + 2 * nd, a->scales, ns) == FP4_OK &&
+             fp4_copy_to_host(ctx, x + 2 * nd + ns, b->scales, ns) == FP4_OK;
+    ok = ok && !memcmp(x, x + nd, nd) && !memcmp(x + 2 * nd, x + 2 * nd + ns, ns);
+    if (a->tscale_dev && b->tscale_dev)
+        ok = ok && fp4_copy_to_host(ctx, ta, a->tscale_dev, sizeof ta) == FP4_OK &&
+             fp4_copy_to_host(ctx, tb, b->tscale_dev, sizeof tb) == FP4_OK && !memcmp(ta, tb, sizeof ta);
+    if (host) ok = ok && !memcmp(&a->amax, &b->amax, 4) && !memcmp(&a->s_dec, &b->s_dec, 4);
+    free(x);
+    return ok;
+}
+
 static void test_bf16_activations(void) {
     static results rf, rb, rb2, rt32, rtb;
     make_data();
@@ -261,8 +285,8 @@ static void test_bf16_activations(void) {
     void *bh[6];
     size_t sb = 0, sb2 = 0;
     run(0, "bf16", FP4_LINEAR_PLAIN, &lh, &rf, bh);
-    run_bf16("bf16", FP4_LINEAR_PLAIN, 0, &lb, &rb, &sb);
-    run_bf16("bf16", FP4_LINEAR_PLAIN, 1, &lb2, &rb2, &sb2);
+    run_bf16("bf16", FP4_LINEAR_PLAIN, 0, 0, &lb, &rb, &sb);
+    run_bf16("bf16", FP4_LINEAR_PLAIN, 1, 0, &lb2, &rb2, &sb2);
     double ey = rel_frob(rb.y, rf.y, BT * OC), ex = rel_frob(rb.dx, rf.dx, BT * C);
     double ew = rel_frob(rb.dw, rf.dw, OC * C), eb = rel_frob(rb.db, rf.db, OC);
     fprintf(stderr, "\n    bf16 plain, BF16 views vs host F32: rel frob y %.2e dx %.2e dW %.2e db %.2e; saved %zu / "
@@ -278,10 +302,10 @@ static void test_bf16_activations(void) {
     void *b32[6];
     size_t st = 0;
     run(1, "nvfp4", FP4_LINEAR_TRUE, &l32, &rt32, b32);
-    run_bf16("nvfp4", FP4_LINEAR_TRUE, 1, &lbt, &rtb, &st);
+    run_bf16("nvfp4", FP4_LINEAR_TRUE, 1, 0, &lbt, &rtb, &st);
     for (int t = 0; t < 6; t++) {
-        const int ok = same_operand(fp4_linear_operand(&l32, (fp4_gemm_kind)(t / 2), t % 2),
-                                    fp4_linear_operand(&lbt, (fp4_gemm_kind)(t / 2), t % 2));
+        const int ok = same_operand_dd(fp4_linear_operand(&l32, (fp4_gemm_kind)(t / 2), t % 2),
+                                       fp4_linear_operand(&lbt, (fp4_gemm_kind)(t / 2), t % 2), 1);
         if (!ok) fprintf(stderr, "\n    nvfp4 BF16 views: operand %d differs from the F32-view run\n", t);
         CU_ASSERT(ok);
     }
@@ -289,6 +313,24 @@ static void test_bf16_activations(void) {
     ew = rel_frob(rtb.dw, rt32.dw, OC * C), eb = rel_frob(rtb.db, rt32.db, OC);
     fprintf(stderr, "\n    nvfp4 true, BF16 views vs F32 views: rel frob y %.2e dx %.2e dW %.2e db %.2e", ey, ex, ew, eb);
     CU_ASSERT(ey <= 4e-3 && ex <= 4e-3 && ew <= 1e-5 && eb <= 1e-5);
+    /* async_quant: the same operands (codes, scales, device tensor scales) and bit-identical
+     * results, host tensor scales NaN (not filled) */
+    static results rta;
+    fp4_linear lta;
+    size_t sa = 0;
+    run_bf16("nvfp4", FP4_LINEAR_TRUE, 1, 1, &lta, &rta, &sa);
+    for (int t = 0; t < 6; t++) {
+        const fp4_qtensor *qa = fp4_linear_operand(&lta, (fp4_gemm_kind)(t / 2), t % 2);
+        const int ok = same_operand_dd(qa, fp4_linear_operand(&lbt, (fp4_gemm_kind)(t / 2), t % 2), 0);
+        if (!ok) fprintf(stderr, "\n    nvfp4 async_quant: operand %d differs from the synchronized run\n", t);
+        CU_ASSERT(ok);
+        CU_ASSERT(qa && isnan(qa->s_dec));
+    }
+    const int same = !memcmp(rta.y, rtb.y, sizeof rta.y) && !memcmp(rta.dx, rtb.dx, sizeof rta.dx) &&
+                     !memcmp(rta.dw, rtb.dw, sizeof rta.dw) && !memcmp(rta.db, rtb.db, sizeof rta.db);
+    fprintf(stderr, "\n    nvfp4 true, async_quant vs synchronized: %s", same ? "bit-identical" : "DIFFERENT");
+    CU_ASSERT(same);
+    fp4_linear_free(&lta);
     /* the host refuses BF16 activations */
     fp4_view hb16 = fp4_view_make(hx, FP4_DTYPE_BF16, BT, C, FP4_HOST), hy = fp4_view_make(rf.y, FP4_DTYPE_F32, BT, OC, FP4_HOST);
     CU_ASSERT_EQUAL(fp4_linear_forward(NULL, &lh, &hb16, &hy, 0), FP4_ERR_DTYPE);
@@ -304,7 +346,8 @@ static CU_TestInfo gpu_tests[] = {
     {"fake-quant: CPU and GPU operands bit-identical, outputs within 1e-5", test_fake_cpu_gpu},
     {"plain fp32/bf16: CPU and GPU within 1e-5", test_plain_cpu_gpu},
     {"nvfp4 GPU: fake-quant vs true-quant within 1e-5", test_true_vs_fake_gpu},
-    {"BF16 activation views: bf16 plain vs host, nvfp4 operands bit-identical, borrow_x", test_bf16_activations},
+    {"BF16 activation views: bf16 plain vs host, nvfp4 operands bit-identical, borrow_x, async_quant",
+     test_bf16_activations},
     CU_TEST_INFO_NULL,
 };
 

@@ -104,6 +104,11 @@ typedef struct fp4_linear {
     /* options (set by the caller after fp4_linear_init, which clears them) */
     int borrow_x;  /* 1: a BF16 device x of forward is not copied for wgrad; the caller keeps it
                       unchanged until the backward (the GPT's activations are kept anyway) */
+    int async_quant; /* 1 (device layers, mode true): quantizations are queued without fp4_quantize's and
+                      fp4_rht_quantize_columnwise's host synchronization; the tensor scales of the
+                      operands then live only in tscale_dev (the device GEMMs read them there) and
+                      their host fields amax/s_enc/s_dec are NaN. Same codes, scales and results.
+                      Strict non-finite configs keep the synchronizing calls. 0: the public calls. */
     void (*mark)(void *user, const char *tag, const char *stage); /* profiling hook or NULL: called
                       on the host before each stage ("w", "x", "fprop", "dy", "dgrad", "dyT",
                       "wgrad"); a profiler records a device event there (benchmarks/bench_train) */
