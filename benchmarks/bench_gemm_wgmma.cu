@@ -3,7 +3,7 @@
  *
  * Part 1, N = K in {4096, 8192}, M in {2048, 8192}: FUSED W4A4 / W4A16 NVFP4 (the wgmma kernel,
  * FP4KIT_GEMM_WGMMA=1) as is, with FP4KIT_GEMM_WGMMA_DBG=1 (no decode: the wgmma + pipeline
- * ceiling) and =2 (no wgmma: the producer's own speed) — DBG results are wrong by design —, the
+ * ceiling) and =2 (no wgmma: the decode's own speed) — DBG results are wrong by design —, the
  * mma.sync tiled kernel (FP4KIT_GEMM_WGMMA=0) and cuBLASLt BF16, same run.
  * Part 2, M in {256, 512, 1024}: FUSED (wgmma) vs TWO_PASS for W4A4 and W4A16, and BF16.
  * Random data (never zeros), BF16 out, beta = 0; medians of 10 event-timed calls after 3 warm-up.
@@ -84,9 +84,14 @@ int main(void) {
     enum { W4A4, W4A4_D1, W4A4_D2, W4A4_MMA, W4A16, W4A16_D1, W4A16_D2, W4A16_MMA, BF16, NV1 };
     const char *n1[NV1] = {"w4a4", "w4a4_nodec", "w4a4_nomma", "w4a4_mmasync", "w4a16",
                            "w4a16_nodec", "w4a16_nomma", "w4a16_mmasync", "lt_bf16"};
-    printf("\npart 1: us per call (TFLOP/s)\n%-5s %-5s", "N=K", "M");
-    for (int v = 0; v < NV1; v++) printf(" %16s", n1[v]);
-    printf("\n");
+    static char tab[8192];
+    int tl = 0;
+    {
+        int o = snprintf(tab, sizeof tab, "\npart 1: us per call (%% of lt_bf16's TFLOP/s)\n%-5s %-5s", "N=K", "M");
+        tl += o;
+        for (int v = 0; v < NV1; v++) tl += snprintf(tab + tl, sizeof tab - tl, " %14s", n1[v]);
+        tl += snprintf(tab + tl, sizeof tab - tl, "\n");
+    }
     const int64_t sh1[4][2] = {{2048, 4096}, {8192, 4096}, {2048, 8192}, {8192, 8192}};
     for (int si = 0; si < 4; si++) {
         const int64_t M = sh1[si][0], N = sh1[si][1], K = N;
@@ -112,22 +117,25 @@ int main(void) {
             else us[v] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
         }
         env("1", NULL);
-        printf("%-5lld %-5lld", (long long)N, (long long)M);
+        int o = snprintf(tab + tl, sizeof tab - tl, "%-5lld %-5lld", (long long)N, (long long)M);
+        tl += o > 0 ? o : 0;
         for (int v = 0; v < NV1; v++) {
-            printf(" %8.1f (%5.0f)", us[v], 2.0 * M * N * K / (us[v] * 1e6));
+            o = snprintf(tab + tl, sizeof tab - tl, " %7.1f (%3.0f%%)", us[v], 100.0 * us[BF16] / us[v]);
+            tl += o > 0 ? o : 0;
             BENCH_RESULT("gemm_wgmma|%s M=%lld N=K=%lld|us=%.2f|tflops=%.1f|pct_of_bf16=%.1f", n1[v], (long long)M, (long long)N,
                          us[v], 2.0 * M * N * K / (us[v] * 1e6), 100.0 * us[BF16] / us[v]);
         }
-        printf("\n");
+        o = snprintf(tab + tl, sizeof tab - tl, "\n");
+        tl += o > 0 ? o : 0;
         fp4_qtensor_free(&a), fp4_qtensor_free(&w);
         fp4_device_free(x), fp4_device_free(wb), fp4_device_free(d);
     }
 
     enum { A4_FU, A4_2P, A16_FU, A16_2P, LT, NV2 };
     const char *n2[NV2] = {"w4a4_wgmma", "w4a4_2p", "w4a16_wgmma", "w4a16_2p", "lt_bf16"};
-    printf("\npart 2: us per call (AUTO threshold)\n%-5s %-5s", "N=K", "M");
-    for (int v = 0; v < NV2; v++) printf(" %12s", n2[v]);
-    printf("\n");
+    tl += snprintf(tab + tl, sizeof tab - tl, "\npart 2: us per call (AUTO threshold)\n%-5s %-5s", "N=K", "M");
+    for (int v = 0; v < NV2; v++) tl += snprintf(tab + tl, sizeof tab - tl, " %12s", n2[v]);
+    tl += snprintf(tab + tl, sizeof tab - tl, "\n");
     env("1", NULL);
     const int64_t Ms[3] = {256, 512, 1024}, NKs[2] = {4096, 8192};
     for (int ni = 0; ni < 2; ni++)
@@ -148,17 +156,18 @@ int main(void) {
             us[A16_FU] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
             us[A16_2P] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_TWO_PASS)); });
             us[LT] = time_us([&] { CK(fp4_gemm_bf16(ctx, &xv, &wv, 1, NULL, 0, &dv)); });
-            printf("%-5lld %-5lld", (long long)N, (long long)M);
+            tl += snprintf(tab + tl, sizeof tab - tl, "%-5lld %-5lld", (long long)N, (long long)M);
             for (int v = 0; v < NV2; v++) {
-                printf(" %12.1f", us[v]);
+                tl += snprintf(tab + tl, sizeof tab - tl, " %12.1f", us[v]);
                 BENCH_RESULT("gemm_wgmma|%s M=%lld N=K=%lld|us=%.2f|tflops=%.1f", n2[v], (long long)M, (long long)N, us[v],
                              2.0 * M * N * K / (us[v] * 1e6));
             }
-            printf("\n");
+            tl += snprintf(tab + tl, sizeof tab - tl, "\n");
             fp4_qtensor_free(&a), fp4_qtensor_free(&w);
             fp4_device_free(x), fp4_device_free(wb), fp4_device_free(d);
         }
     unsetenv("FP4KIT_GEMM_WGMMA");
+    fputs(tab, stdout);
     fp4_context_destroy(ctx);
     return 0;
 }

@@ -10,39 +10,39 @@
  *   caller runs tiled_kernel1 (mma.sync, kernels/gemm_w4a4.cu).
  *
  * wgmma_kernel1<A_FP4, NV, V16>: one CTA per output tile of 256 (M) x 128 (N), K in steps of 64;
- * 384 threads = 3 warpgroups, one CTA per SM (~194 KB (W4A4) / ~210 KB (W4A16) shared memory).
+ * 384 threads = 3 warpgroups, one CTA per SM (~194 KB shared memory: 4 stages of 48 KB).
  * The tensor cores compute the tile TRANSPOSED: wgmma's "A" (64 rows per warpgroup) is the
  * weight tile P = B[n0 .. n0+127] and wgmma's "B" is the activation tile Q = A[m0 .. m0+255], so
  * each consumer warpgroup issues m64n256k16 (P rows 64·wg .. +63 against all 256 Q rows) and the
  * epilogue writes acc[n][m] to D[m][n].
- *   Warpgroup 0, producer (setmaxnreg 88): per K-step, cp.async of the packed 64-code row slices
- *     (16 bytes per half row) into a 4-deep packed ring, PK - 1 steps ahead; each thread later
- *     decodes exactly the bytes it copied (no barrier: cp.async.wait_group), so the ring needs no
- *     synchronisation. Block-scale bytes are loaded to registers one K-step ahead and looked up in
- *     a 256-entry bf16x2 table. Decode (exact, gemm_common.cuh): E2M1 → e2m1·2^-126 bit pattern,
- *     NVFP4: one mul.rn.bf16x2 by s·2^118 (= e2m1·s·2^-8; acc is multiplied back by 2^8 per
- *     FP4 operand in the epilogue, exact in FP32), MXFP4: ·2^126 then ·2^(b-127). Each 8-code
- *     word becomes one 16-byte chunk stored at chunk c ^ (row & 7) of a 128-byte row: the 128B
- *     swizzle that TMA and the wgmma descriptors use (tiles 1024-byte aligned). W4A16: producer
- *     thread 0 also issues the TMA (cp.async.bulk.tensor.2d, SWIZZLE_128B, box 64 x 256, zero fill
- *     outside [M, K]) of the BF16 activation tile into the same stage.
- *     Hand-off: fence.proxy.async (generic stores → async-proxy reads), then one mbarrier arrival
- *     per producer warp on full[s] (+ the TMA's expect_tx arrival, W4A16).
- *   Warpgroups 1, 2, consumers (setmaxnreg 208): wait full[s], 4 × wgmma m64n256k16 (descriptors:
- *     K-major, 128B swizzle, SBO 1024 B, +32 B per k16 step), commit, wait for the previous
- *     K-step's group, release its stage (one arrival per warp on empty[s]). 128 FP32 accumulators
- *     per thread.
- *   Stages: S = 3 (W4A4) / 4 (W4A16) decoded BF16 stages of 48 KB (P 16 KB + Q 32 KB).
+ *   Decode (exact, gemm_common.cuh): E2M1 → e2m1·2^-126 bit pattern, NVFP4: one mul.rn.bf16x2 by
+ *   s·2^118 from a 256-entry bf16x2 table (= e2m1·s·2^-8; acc is multiplied back by 2^8 per FP4
+ *   operand in the epilogue, exact in FP32), MXFP4: ·2^126 then ·2^(b-127). A "unit" is 32 codes
+ *   (16 bytes) of one tile row, K half h of the step; each 8-code word becomes one 16-byte chunk
+ *   stored at chunk c ^ (row & 7) of the row's 128 bytes: the 128B swizzle of TMA and of the
+ *   wgmma descriptors (tiles 1024-byte aligned). Units are loaded to registers (LDG.128 + the
+ *   scale bytes) two K-steps ahead of their decode, in ping-pong buffers.
+ *   Who decodes (run 6 measured one producer warp per scheduler as the limit, IPC ~0.2): the 8
+ *   consumer warps decode P rows tid/2 and (W4A4) Q rows 0..127 of K-step kt+1 while their
+ *   wgmmas of K-step kt run; W4A4: the producer warpgroup (setmaxnreg 88) decodes Q rows
+ *   128..255, up to 4 stages ahead. W4A16: producer thread 0 issues the TMA (cp.async.bulk.
+ *   tensor.2d, SWIZZLE_128B, box 64 x 256, zero fill outside [M, K]) of the BF16 activation tile.
+ *   Hand-off: each decoding warp fence.proxy.async (generic stores → async-proxy reads) then one
+ *   mbarrier arrival on full[s] (12 = 4 + 8 warps for W4A4; 8 warps + the TMA's expect_tx arrival
+ *   for W4A16). Consumers (setmaxnreg 208): wait full[s], 4 × wgmma m64n256k16 (descriptors:
+ *   K-major, 128B swizzle, SBO 1024 B, +32 B per k16 step), commit, decode K-step kt+1, wait for
+ *   K-step kt-1's group, release its stage (one arrival per consumer warp on empty[s]). 128 FP32
+ *   accumulators per thread.
  *   Epilogue (consumers): alpha * (alpha_t * (acc · 2^e)) (+ beta * C), alpha_t from the device
  *   tensor scales (epi_alpha_t / epi_store, gemm_common.cuh: the reference's operation order),
- *   F32 or BF16, rows m >= M / columns n >= N skipped. Out-of-range P rows and K are zero codes
- *   with zero scales (cp.async src-size 0) and add 0.
+ *   F32 or BF16, rows m >= M / columns n >= N skipped. Out-of-range rows and K are zero codes
+ *   with zero scales and add 0.
  * Tiles are rasterised in groups of 8 M-tiles (N-tile outer within a group) for L2 reuse.
  * Env: FP4KIT_GEMM_WGMMA=0 disables this kernel (tiled_kernel1 runs), =1 enables it; unset →
  * GEMM_WGMMA_DEFAULT. Read on every call (cheap next to a large-M GEMM), so tests can A/B.
  * Diagnostics (benchmarks/bench_gemm_wgmma.cu only; WRONG results): FP4KIT_GEMM_WGMMA_DBG=1 skips
- * the decode (the producer only copies and synchronises), =2 skips the wgmmas (consumers release
- * each stage at once: the producer's own speed).
+ * the decode (loads, TMA and synchronisation only), =2 skips the wgmmas (consumers release each
+ * stage at once: the decode's own speed).
  */
 #include <cuda.h> /* CUtensorMap and its enums only: the encoder comes from cudaGetDriverEntryPointByVersion (no -lcuda) */
 #include <cudaTypedefs.h>
@@ -63,7 +63,6 @@
 #define WG_THREADS 384
 #define WG_P_TILE (WG_BP * WG_BK * 2) /* 16 KB */
 #define WG_Q_TILE (WG_BQ * WG_BK * 2) /* 32 KB */
-#define WG_PK 4                       /* packed ring depth */
 #define WG_GROUP_M 8
 /* setmaxnreg: producer / consumer registers per thread; 128·P + 256·C <= 384·168 (the launch
  * allocation of __launch_bounds__(384, 1)) */
@@ -78,11 +77,11 @@
 
 template <bool A_FP4>
 struct wg_cfg {
-    static constexpr int S = A_FP4 ? 3 : 4;        /* decoded BF16 stages */
-    static constexpr int NPU = A_FP4 ? 6 : 2;      /* 16-byte units per producer thread per K-step */
-    static constexpr int PACK = NPU * 128 * 16;    /* packed ring slot bytes */
-    static constexpr int SMEM = 1024 /* alignment slack */ + S * (WG_P_TILE + WG_Q_TILE) + WG_PK * PACK +
-                                1024 /* scale table */ + 2 * S * 8 /* mbarriers */;
+    static constexpr int S = 4;                 /* decoded BF16 stages of 48 KB */
+    static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
+    static constexpr int NU_C = A_FP4 ? 2 : 1;  /* ... per consumer thread */
+    static constexpr int SMEM = 1024 /* alignment slack */ + S * (WG_P_TILE + WG_Q_TILE) + 1024 /* scale table */ +
+                                2 * S * 8 /* mbarriers */;
 };
 
 struct wg_operand {
@@ -188,6 +187,79 @@ __device__ __forceinline__ void acc_fence(float (&d)[128]) {
 #endif /* WG_DEVICE_OK */
 
 /* ---------------------------------------------------------------------------------------- */
+/* decode units                                                                               */
+
+/* A unit: 32 codes (16 bytes) of one tile row at K offset 32h of a K-step, and its scale bytes,
+ * loaded to registers two K-steps ahead of its decode (ping-pong buffers, no copies of loads in
+ * flight). */
+template <int NU>
+struct wg_units {
+    uint4 q[NU];
+    uint32_t sc[NU]; /* NVFP4: byte 0 = codes 0-15, byte 1 = 16-31; MXFP4: one byte */
+};
+
+#ifdef WG_DEVICE_OK
+/* Load K-step kt of unit j: row row0[j] + rl[j] of operand isP[j] ? pb : pa; zeros outside the
+ * tensor (rows >= rows, kc >= K, kt >= KT). */
+template <int NU, bool NV, bool V16>
+__device__ __forceinline__ void wg_load(wg_units<NU> &u, const wg_operand (&op)[NU], const int64_t (&row)[NU], int h,
+                                        int kt, int KT, int64_t K) {
+    const int64_t kc = (int64_t)kt * WG_BK + 32 * h;
+#pragma unroll
+    for (int j = 0; j < NU; j++) {
+        const bool ok = kt < KT && row[j] < op[j].rows && kc < K;
+        uint4 q = make_uint4(0u, 0u, 0u, 0u);
+        uint32_t sc = 0u;
+        if (ok) {
+            const uint8_t *src = op[j].data + row[j] * (K / 2) + kc / 2;
+            if (V16) {
+                q = __ldg((const uint4 *)src);
+            } else {
+                const uint2 lo = __ldg((const uint2 *)src);
+                q.x = lo.x, q.y = lo.y;
+                if (kc + 16 < K) {
+                    const uint2 hi = __ldg((const uint2 *)(src + 8));
+                    q.z = hi.x, q.w = hi.y;
+                }
+            }
+            if (NV) {
+                const uint8_t *sp = op[j].scales + row[j] * (K / 16) + kc / 16;
+                if (V16) sc = __ldg((const unsigned short *)sp); /* K % 32 == 0: 2-byte aligned, both blocks in range */
+                else sc = (uint32_t)__ldg(sp) | (kc + 16 < K ? (uint32_t)__ldg(sp + 1) << 8 : 0u);
+            } else {
+                sc = __ldg(op[j].scales + row[j] * (K / 32) + kc / 32);
+            }
+        }
+        u.q[j] = q;
+        u.sc[j] = sc;
+    }
+}
+
+/* Decode the units into the stage's swizzled BF16 tiles: unit j goes to row rl[j] of
+ * tile[j] (P or Q of the stage), 16-byte chunks 4h .. 4h+3. */
+template <int NU, bool NV>
+__device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const (&tile)[NU], const int (&rl)[NU], int h,
+                                          const uint32_t *lut) {
+#pragma unroll
+    for (int j = 0; j < NU; j++) {
+        const uint32_t s0 = lut[u.sc[j] & 0xffu], s1 = NV ? lut[(u.sc[j] >> 8) & 0xffu] : s0;
+        uint8_t *rowp = tile[j] + rl[j] * 128;
+        const uint32_t words[4] = {u.q[j].x, u.q[j].y, u.q[j].z, u.q[j].w};
+#pragma unroll
+        for (int w = 0; w < 4; w++) {
+            uint32_t o[4];
+            e2m1x8_biased(words[w], o);
+            const uint32_t sw = w < 2 ? s0 : s1;
+#pragma unroll
+            for (int i = 0; i < 4; i++) o[i] = NV ? bf16x2_mul(o[i], sw) : bf16x2_mul(bf16x2_mul(o[i], 0x7E807E80u), sw);
+            const int c = 4 * h + w;
+            *(uint4 *)(rowp + ((c ^ (rl[j] & 7)) << 4)) = make_uint4(o[0], o[1], o[2], o[3]);
+        }
+    }
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
 template <bool A_FP4, bool NV, bool V16>
@@ -196,13 +268,12 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                   int tiles_n, fp4_epilogue epi, int dbg) {
 #ifdef WG_DEVICE_OK
     typedef wg_cfg<A_FP4> C;
-    constexpr int S = C::S, NPU = C::NPU;
+    constexpr int S = C::S, NUP = C::NU_P, NUC = C::NU_C;
     extern __shared__ uint8_t wg_smem_raw[];
     uint8_t *smem = wg_smem_raw + ((1024u - (smem_u32(wg_smem_raw) & 1023u)) & 1023u);
     uint8_t *sP = smem;                            /* [S][128 rows][128 B] swizzled BF16 */
     uint8_t *sQ = sP + S * WG_P_TILE;              /* [S][256 rows][128 B] */
-    uint8_t *sPk = sQ + S * WG_Q_TILE;             /* [PK][NPU][128 threads][16 B] packed codes */
-    uint32_t *lut = (uint32_t *)(sPk + WG_PK * C::PACK); /* scale byte -> bf16x2 */
+    uint32_t *lut = (uint32_t *)(sQ + S * WG_Q_TILE); /* scale byte -> bf16x2 */
     uint64_t *bars = (uint64_t *)(lut + 256);      /* full[S], empty[S] */
     const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S);
 
@@ -217,13 +288,14 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 
     if (tid < 256) {
         const float f = NV ? fp4_e4m3_decode((uint8_t)tid) * 0x1p118f : fp4_e8m0_decode((uint8_t)tid);
-        const uint32_t h = fp4_f32_to_bf16(f);
-        lut[tid] = h | (h << 16);
+        const uint32_t hh = fp4_f32_to_bf16(f);
+        lut[tid] = hh | (hh << 16);
     }
     if (tid == 0) {
         for (int s = 0; s < S; s++) {
-            mbar_init(full0 + 8 * s, A_FP4 ? 4 : 5); /* 4 producer warps (+ the TMA expect_tx arrival) */
-            mbar_init(empty0 + 8 * s, 8);           /* 8 consumer warps */
+            /* W4A4: 4 producer + 8 consumer warps decode; W4A16: 8 consumer warps + the TMA */
+            mbar_init(full0 + 8 * s, A_FP4 ? 12 : 9);
+            mbar_init(empty0 + 8 * s, 8); /* 8 consumer warps */
         }
         fence_mbar_init();
     }
@@ -232,122 +304,110 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     if (tid < 128) {
         /* ---------------- producer warpgroup ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 " WG_STR(WG_PREGS) ";\n" ::: "memory");
-        const int t = tid, lane = t & 31, h = t & 1, rl = t >> 1;
-        const int64_t KB = K / 2;
-        /* unit j: P (weight) rows n0 + rl + 64j for j < 2, Q (activation) rows m0 + rl + 64(j-2) */
-        auto issue = [&](int kt) {
-            if (kt < KT) {
-                uint8_t *slot = sPk + (kt % WG_PK) * C::PACK;
-                const int64_t kc = (int64_t)kt * WG_BK + 32 * h;
-#pragma unroll
-                for (int j = 0; j < NPU; j++) {
-                    const bool isP = j < 2;
-                    const wg_operand &op = isP ? pb : pa;
-                    const int64_t row = (isP ? n0 : m0) + rl + 64 * (isP ? j : j - 2);
-                    const bool ok = row < op.rows && kc < K;
-                    const uint8_t *src = op.data + row * KB + kc / 2;
-                    uint8_t *dst = slot + (j * 128 + t) * 16;
-                    if (V16) {
-                        cp_async16(dst, ok ? (const void *)src : op.data, ok ? 16 : 0);
-                    } else {
-                        const bool ok2 = ok && kc + 16 < K;
-                        cp_async8(dst, ok ? (const void *)src : op.data, ok ? 8 : 0);
-                        cp_async8(dst + 8, ok2 ? (const void *)(src + 8) : op.data, ok2 ? 8 : 0);
-                    }
+        if constexpr (!A_FP4) { /* W4A16: thread 0 streams the activation tiles by TMA */
+            if (tid == 0)
+                for (int kt = 0; kt < KT; kt++) {
+                    const int s = kt % S;
+                    mbar_wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
+                    mbar_arrive_tx(full0 + 8 * s, WG_Q_TILE);
+                    tma_load_2d(smem_u32(sQ + s * WG_Q_TILE), &tmap_a, full0 + 8 * s, kt * WG_BK, (int)m0);
                 }
+        } else {
+            /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1 */
+            const int lane = tid & 31, h = tid & 1;
+            wg_operand op[NUP];
+            int64_t row[NUP];
+            int rl[NUP];
+#pragma unroll
+            for (int j = 0; j < NUP; j++) {
+                op[j] = pa;
+                rl[j] = 128 + 64 * j + (tid >> 1);
+                row[j] = m0 + rl[j];
             }
-            cp_async_commit();
-        };
-        /* scale bytes of unit j at K-step kt: NVFP4 byte 0 = codes 0-15, byte 1 = 16-31; MXFP4 one */
-        auto load_sc = [&](int kt, uint32_t (&sc)[NPU]) {
-            const int64_t kc = (int64_t)kt * WG_BK + 32 * h;
+            wg_units<NUP> b0, b1;
+            wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
+            wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
+            auto step = [&](int kt, wg_units<NUP> &b) {
+                const int s = kt % S;
+                mbar_wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
+                uint8_t *tile[NUP];
 #pragma unroll
-            for (int j = 0; j < NPU; j++) {
-                const bool isP = j < 2;
-                const wg_operand &op = isP ? pb : pa;
-                const int64_t row = (isP ? n0 : m0) + rl + 64 * (isP ? j : j - 2);
-                uint32_t v = 0;
-                if (kt < KT && row < op.rows && kc < K) {
-                    if (NV) {
-                        const uint8_t *sp = op.scales + row * (K / 16) + kc / 16;
-                        v = __ldg(sp);
-                        if (kc + 16 < K) v |= (uint32_t)__ldg(sp + 1) << 8;
-                    } else {
-                        v = __ldg(op.scales + row * (K / 32) + kc / 32);
-                    }
-                }
-                sc[j] = v;
+                for (int j = 0; j < NUP; j++) tile[j] = sQ + s * WG_Q_TILE;
+                if (dbg != 1) wg_decode<NUP, NV>(b, tile, rl, h, lut);
+                wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K);
+                fence_proxy_async(); /* generic-proxy stores → wgmma (async proxy) reads */
+                __syncwarp();
+                if (lane == 0) mbar_arrive(full0 + 8 * s);
+            };
+            for (int kt = 0; kt < KT; kt += 2) {
+                step(kt, b0);
+                if (kt + 1 < KT) step(kt + 1, b1);
             }
-        };
-
-#pragma unroll
-        for (int p = 0; p < WG_PK - 1; p++) issue(p);
-        uint32_t sc[NPU];
-        load_sc(0, sc);
-        for (int kt = 0; kt < KT; kt++) {
-            issue(kt + WG_PK - 1);
-            uint32_t scn[NPU];
-            load_sc(kt + 1, scn);
-            const int s = kt % S;
-            mbar_wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
-            if (!A_FP4 && t == 0) {
-                mbar_arrive_tx(full0 + 8 * s, WG_Q_TILE);
-                tma_load_2d(smem_u32(sQ + s * WG_Q_TILE), &tmap_a, full0 + 8 * s, kt * WG_BK, (int)m0);
-            }
-            cp_async_wait<WG_PK - 1>(); /* this thread's copies for K-step kt have landed */
-            const uint8_t *slot = sPk + (kt % WG_PK) * C::PACK;
-#pragma unroll
-            for (int j = 0; j < NPU; j++) {
-                if (dbg == 1) break; /* diagnostic: no decode (stale tiles) */
-                const uint4 q = *(const uint4 *)(slot + (j * 128 + t) * 16);
-                const uint32_t s0 = lut[sc[j] & 0xffu], s1 = NV ? lut[(sc[j] >> 8) & 0xffu] : s0;
-                const int r = rl + 64 * (j < 2 ? j : j - 2);
-                uint8_t *rowp = (j < 2 ? sP + s * WG_P_TILE : sQ + s * WG_Q_TILE) + r * 128;
-                const uint32_t words[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-                for (int w = 0; w < 4; w++) {
-                    uint32_t o[4];
-                    e2m1x8_biased(words[w], o);
-                    const uint32_t sw = w < 2 ? s0 : s1;
-#pragma unroll
-                    for (int i = 0; i < 4; i++) o[i] = NV ? bf16x2_mul(o[i], sw) : bf16x2_mul(bf16x2_mul(o[i], 0x7E807E80u), sw);
-                    const int c = 4 * h + w;
-                    *(uint4 *)(rowp + ((c ^ (r & 7)) << 4)) = make_uint4(o[0], o[1], o[2], o[3]);
-                }
-            }
-            fence_proxy_async(); /* generic-proxy stores → wgmma (async proxy) reads */
-            __syncwarp();
-            if (lane == 0) mbar_arrive(full0 + 8 * s);
-#pragma unroll
-            for (int j = 0; j < NPU; j++) sc[j] = scn[j];
         }
-        cp_async_wait<0>();
     } else {
         /* ---------------- consumer warpgroups ---------------- */
         asm volatile("setmaxnreg.inc.sync.aligned.u32 " WG_STR(WG_CREGS) ";\n" ::: "memory");
-        const int cw = tid - 128, wg = cw >> 7, warp = (cw >> 5) & 3, lane = cw & 31;
+        const int cw = tid - 128, wg = cw >> 7, warp = (cw >> 5) & 3, lane = cw & 31, h = cw & 1;
+        /* decode share: unit 0 = P row cw/2, unit 1 (W4A4) = Q row cw/2; K half cw & 1 */
+        wg_operand op[NUC];
+        int64_t row[NUC];
+        int rl[NUC];
+#pragma unroll
+        for (int j = 0; j < NUC; j++) {
+            op[j] = j == 0 ? pb : pa;
+            rl[j] = cw >> 1;
+            row[j] = (j == 0 ? n0 : m0) + rl[j];
+        }
+        wg_units<NUC> b0, b1;
+        wg_load<NUC, NV, V16>(b0, op, row, h, 0, KT, K);
+        wg_load<NUC, NV, V16>(b1, op, row, h, 1, KT, K);
+        /* decode this thread's share of K-step ks into its stage, prefetch ks + 2, publish */
+        auto produce = [&](int ks, wg_units<NUC> &b) {
+            const int s = ks % S;
+            mbar_wait(empty0 + 8 * s, ((ks / S) & 1) ^ 1);
+            uint8_t *tile[NUC];
+#pragma unroll
+            for (int j = 0; j < NUC; j++) tile[j] = j == 0 ? sP + s * WG_P_TILE : sQ + s * WG_Q_TILE;
+            if (dbg != 1) wg_decode<NUC, NV>(b, tile, rl, h, lut);
+            wg_load<NUC, NV, V16>(b, op, row, h, ks + 2, KT, K);
+            fence_proxy_async();
+            __syncwarp();
+            if (lane == 0) mbar_arrive(full0 + 8 * s);
+        };
+
         float acc[128];
 #pragma unroll
         for (int i = 0; i < 128; i++) acc[i] = 0.0f;
         const uint32_t pbase = smem_u32(sP) + wg * (64 * 128), qbase = smem_u32(sQ);
-        for (int kt = 0; kt < KT; kt++) {
+        /* K-step kt: wait for its stage, issue its wgmmas, decode K-step kt+1 while they run,
+         * then retire K-step kt-1's wgmmas and release that stage. */
+        auto step = [&](int kt, wg_units<NUC> &bnext) {
             const int s = kt % S;
             mbar_wait(full0 + 8 * s, (kt / S) & 1);
-            if (dbg == 2) { /* diagnostic: no tensor-core work, release the stage at once */
+            if (dbg != 2) {
+                wg_fence();
+#pragma unroll
+                for (int ks = 0; ks < WG_BK / 16; ks++)
+                    wgmma_m64n256k16(acc, sw128_desc(pbase + s * WG_P_TILE + 32 * ks),
+                                     sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
+                wg_commit();
+            }
+            if (kt + 1 < KT) produce(kt + 1, bnext);
+            if (dbg != 2) {
+                wg_wait<1>();
+                if (kt > 0) {
+                    __syncwarp();
+                    if (lane == 0) mbar_arrive(empty0 + 8 * ((kt - 1) % S));
+                }
+            } else { /* diagnostic: no tensor-core work, release the stage at once */
                 __syncwarp();
                 if (lane == 0) mbar_arrive(empty0 + 8 * s);
-                continue;
             }
-            wg_fence();
-#pragma unroll
-            for (int ks = 0; ks < WG_BK / 16; ks++)
-                wgmma_m64n256k16(acc, sw128_desc(pbase + s * WG_P_TILE + 32 * ks), sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
-            wg_commit();
-            wg_wait<1>(); /* K-step kt-1's wgmmas are done: release its stage */
-            if (kt > 0 && dbg != 2) {
-                __syncwarp();
-                if (lane == 0) mbar_arrive(empty0 + 8 * ((kt - 1) % S));
-            }
+        };
+        produce(0, b0);
+        for (int kt = 0; kt < KT; kt += 2) {
+            step(kt, b1);
+            if (kt + 1 < KT) step(kt + 1, b0);
         }
         wg_wait<0>();
         acc_fence(acc);
@@ -408,7 +468,9 @@ static bool aligned(const void *p, uintptr_t a) { return ((uintptr_t)p % a) == 0
 
 /* 16-byte staging possible for the packed operands. */
 static bool wgmma_v16(const gemm_operand &a, const gemm_operand &b, int64_t K) {
-    return K % 32 == 0 && aligned(b.data, 16) && (!a.fp4 || aligned(a.data, 16));
+    /* NVFP4 scale pairs are then read as 2-byte words */
+    return K % 32 == 0 && aligned(b.data, 16) && (!b.nv || aligned(b.scales, 2)) &&
+           (!a.fp4 || (aligned(a.data, 16) && (!a.nv || aligned(a.scales, 2))));
 }
 
 bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
