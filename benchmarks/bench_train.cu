@@ -15,7 +15,8 @@
  * allocations; cuBLASLt's internal memory and the context workspace are included).
  * Env: BENCH_TRAIN_B (16), BENCH_TRAIN_STEPS (10), BENCH_TRAIN_RECIPES ("bf16,nvfp4"; a recipe
  * followed by ":f32" keeps F32 activations and the materialized attention — the run-1 path — for
- * comparison; ":sync" keeps the quantizers' per-call host synchronization, async_quant = 0),
+ * comparison; ":sync" keeps the quantizers' per-call host synchronization, async_quant = 0;
+ * ":noside" quantizes the Wgrad operands on the main stream, fp4_linear.side = NULL),
  * BENCH_TRAIN_PROFILE (1 = default: after the timed steps, one more step with a CUDA
  * event recorded at every op boundary through the model's profiling hook; the per-op table sums
  * the intervals by op name over all layers. The events add a few µs per op, so the profiled step's
@@ -132,6 +133,7 @@ static int run_recipe(fp4_context *ctx, const char *recipe_arg, int B, int steps
     snprintf(recipe, sizeof recipe, "%s", recipe_arg);
     char *colon = strchr(recipe, ':');
     const int act_f32 = colon && !strcmp(colon, ":f32"), sync_quant = colon && !strcmp(colon, ":sync");
+    const int no_side = colon && !strcmp(colon, ":noside");
     if (colon) *colon = 0;
     fp4_model_config cfg = fp4_model_config_default(FP4_MODEL_GPT);
     cfg.V = 50304; cfg.T = 1024; cfg.C = 768; cfg.L = 12; cfg.NH = 12; cfg.mlp_ratio = 4; cfg.tied = 1;
@@ -155,10 +157,13 @@ static int run_recipe(fp4_context *ctx, const char *recipe_arg, int B, int steps
         fprintf(stderr, "%s: create: %s\n", recipe, fp4_last_error());
         return 1;
     }
-    if (sync_quant)
-        for (int i = 0; i < m.n_lin; i++) m.lin[i].async_quant = 0;
-    printf("  %s: activations %s, attention %s\n", recipe_arg, fp4_dtype_name(m.act_dtype),
-           m.flash ? "flash (no T x T buffer)" : "materialized (cuBLASLt + softmax)");
+    for (int i = 0; i < m.n_lin; i++) {
+        if (sync_quant) m.lin[i].async_quant = 0;
+        if (no_side) m.lin[i].side = NULL;
+    }
+    printf("  %s: activations %s, attention %s, Wgrad quantization on %s\n", recipe_arg,
+           fp4_dtype_name(m.act_dtype), m.flash ? "flash (no T x T buffer)" : "materialized (cuBLASLt + softmax)",
+           m.lin[0].side ? "a side stream" : "the main stream");
     fp4_optim_config oc = fp4_optim_config_default();
     oc.lr = 6e-4f; oc.warmup = 10; oc.steps = 1000;
     const int T = cfg.T;

@@ -233,6 +233,10 @@ void fp4_linear_free(fp4_linear *l) {
         for (int i = 0; i < 2; i++) fp4_qtensor_free(&l->q[g][i]);
     buf_free(&l->saved_x, l->loc);
     buf_free(&l->wbf16, l->loc);
+#ifdef FP4KIT_HAVE_CUDA
+    if (l->side) fp4_context_sync(l->side); /* nothing of this layer may still run there */
+    for (int i = 0; i < 4; i++) fp4_lin_event_destroy(l->ev[i]);
+#endif
     for (int i = 0; i < 4; i++) buf_free(&l->scratch[i], l->loc);
     memset(l, 0, sizeof *l);
 }
@@ -444,6 +448,41 @@ static fp4_status bf16_rows(fp4_context *ctx, fp4_linear *l, const fp4_view *v, 
 /* ---------------------------------------------------------------------------------------------- */
 /* forward / backward                                                                               */
 
+/* Side stream (fp4_linear.side): true-quant device layers only. fork: the side stream waits for
+ * everything queued so far on ctx (the input is ready); done: mark the side work; join: ctx waits
+ * for it. */
+static int use_side(const fp4_linear *l) {
+    return l->side != NULL && l->loc == FP4_DEVICE && l->mode == FP4_LINEAR_TRUE;
+}
+
+static fp4_status side_fork(fp4_context *ctx, fp4_linear *l, int e) {
+#ifdef FP4KIT_HAVE_CUDA
+    FP4_TRY(fp4_lin_event_record(ctx, &l->ev[e]));
+    return fp4_lin_event_wait(l->side, l->ev[e]);
+#else
+    (void)ctx; (void)l; (void)e;
+    return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_linear: side stream without CUDA");
+#endif
+}
+
+static fp4_status side_done(fp4_linear *l, int e) {
+#ifdef FP4KIT_HAVE_CUDA
+    return fp4_lin_event_record(l->side, &l->ev[e]);
+#else
+    (void)l; (void)e;
+    return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_linear: side stream without CUDA");
+#endif
+}
+
+static fp4_status side_join(fp4_context *ctx, fp4_linear *l, int e) {
+#ifdef FP4KIT_HAVE_CUDA
+    return fp4_lin_event_wait(ctx, l->ev[e]);
+#else
+    (void)ctx; (void)l; (void)e;
+    return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_linear: side stream without CUDA");
+#endif
+}
+
 fp4_status fp4_linear_forward(fp4_context *ctx, fp4_linear *l, const fp4_view *x, fp4_view *y, uint32_t step) {
     if (!l || !l->w) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_linear_forward: layer is NULL or not initialized");
     FP4_TRY(check_backend(ctx, l, "fp4_linear_forward"));
@@ -481,12 +520,19 @@ fp4_status fp4_linear_forward(fp4_context *ctx, fp4_linear *l, const fp4_view *x
     }
     /* activations: fprop.x rowwise; wgrad.x (kept for backward) */
     MARK(l, "x");
-    if (is_fp4(r->op[FP4_FPROP][0].prec)) FP4_TRY(quantize_operand(ctx, l, FP4_FPROP, 0, x, 0, step));
     const fp4_operand_recipe *wx = &r->op[FP4_WGRAD][1];
     l->sx = NULL;
     l->saved_x_bytes = 0;
+    l->x_on_side = 0;
+    if (is_fp4(wx->prec) && use_side(l)) { /* Xᵀ for Wgrad on the side stream, after x is ready */
+        FP4_TRY(side_fork(ctx, l, 0));
+        FP4_TRY(quantize_operand(l->side, l, FP4_WGRAD, 1, x, 1, step));
+        FP4_TRY(side_done(l, 1));
+        l->x_on_side = 1;
+    }
+    if (is_fp4(r->op[FP4_FPROP][0].prec)) FP4_TRY(quantize_operand(ctx, l, FP4_FPROP, 0, x, 0, step));
     if (is_fp4(wx->prec)) {
-        FP4_TRY(quantize_operand(ctx, l, FP4_WGRAD, 1, x, 1, step));
+        if (!l->x_on_side) FP4_TRY(quantize_operand(ctx, l, FP4_WGRAD, 1, x, 1, step));
     } else if (dev_bf16_gemm(l, FP4_WGRAD)) { /* X [BT, C] in BF16, read transposed by cuBLASLt */
         if (x->dtype == FP4_DTYPE_BF16 && l->borrow_x) {
             l->sx = x->data;
@@ -536,6 +582,14 @@ fp4_status fp4_linear_backward(fp4_context *ctx, fp4_linear *l, const fp4_view *
     if (dx) FP4_TRY(check_act(dx, l, "dx", BT, C));
     const fp4_recipe *r = &l->recipe;
     const uint32_t step = l->step;
+    /* dYᵀ for Wgrad on the side stream, concurrently with Dgrad */
+    const int dy_side = dW && is_fp4(r->op[FP4_WGRAD][0].prec) && use_side(l);
+    if (dy_side) {
+        MARK(l, "dyT");
+        FP4_TRY(side_fork(ctx, l, 2));
+        FP4_TRY(quantize_operand(l->side, l, FP4_WGRAD, 0, dy, 1, step));
+        FP4_TRY(side_done(l, 3));
+    }
     MARK(l, "dy");
     if (db) FP4_TRY(p_colsum(ctx, l->loc, BT, OC, dy->data, dy->dtype, dy->ld, db));
     fp4_view wv = fp4_view_make(l->w, FP4_DTYPE_F32, OC, C, l->loc);
@@ -566,8 +620,8 @@ fp4_status fp4_linear_backward(fp4_context *ctx, fp4_linear *l, const fp4_view *
             MARK(l, "wgrad");
             FP4_TRY(lt_gemm(ctx, l, FP4_WGRAD, 0, 1, C, OC, BT, l->sx, l->sx_ld, dyp, dyld, dW, FP4_DTYPE_F32, C, 1.0f));
         } else {
-            MARK(l, "dyT");
-            if (is_fp4(r->op[FP4_WGRAD][0].prec)) FP4_TRY(quantize_operand(ctx, l, FP4_WGRAD, 0, dy, 1, step));
+            if (!dy_side) MARK(l, "dyT");
+            if (is_fp4(r->op[FP4_WGRAD][0].prec) && !dy_side) FP4_TRY(quantize_operand(ctx, l, FP4_WGRAD, 0, dy, 1, step));
             FP4_TRY(materialize(ctx, l, FP4_WGRAD, 0, dy, 1, 0, &a));
             if (is_fp4(r->op[FP4_WGRAD][1].prec)) {
                 FP4_TRY(materialize(ctx, l, FP4_WGRAD, 1, NULL, 0, 1, &b));
@@ -577,6 +631,8 @@ fp4_status fp4_linear_backward(fp4_context *ctx, fp4_linear *l, const fp4_view *
                 FP4_TRY(materialize(ctx, l, FP4_WGRAD, 1, &sx, 0, 1, &b));
             }
             MARK(l, "wgrad");
+            if (l->x_on_side) FP4_TRY(side_join(ctx, l, 1));
+            if (dy_side) FP4_TRY(side_join(ctx, l, 3));
             FP4_TRY(run_gemm(ctx, l, FP4_WGRAD, &a, &b, OC, C, BT, &dwv, NULL, 1));
         }
     }

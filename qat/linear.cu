@@ -10,7 +10,8 @@
  *                    and writes; the same per-element conversion).
  *   colsum_kernel    db[c] += sum_r src[r, c] (one thread per column, r ascending; src F32 or BF16).
  *   bias_add_kernel  y[m, n] += bias[n] (y F32 or BF16).
- * All launches are queued on fp4_context_stream(ctx) and checked.
+ * All launches are queued on fp4_context_stream(ctx) and checked. Also the side-stream helpers
+ * (a second context, events) of fp4_linear.side.
  */
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -158,4 +159,29 @@ extern "C" fp4_status fp4_lin_bias_add_cuda(fp4_context *ctx, int64_t M, int64_t
     else
         bias_add_kernel<float><<<grid_1d(M * N), 256, 0, st>>>(M, N, (float *)y, ldy, bias);
     return launch_check("bias_add_kernel");
+}
+
+extern "C" fp4_status fp4_lin_side_create(fp4_context **side) {
+    int dev = 0;
+    FP4_CUDA_TRY(cudaGetDevice(&dev));
+    return fp4_context_create_cuda(dev, NULL, side);
+}
+
+extern "C" fp4_status fp4_lin_event_record(fp4_context *ctx, void **ev) {
+    if (!*ev) {
+        cudaEvent_t e;
+        FP4_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+        *ev = (void *)e;
+    }
+    FP4_CUDA_TRY(cudaEventRecord((cudaEvent_t)*ev, (cudaStream_t)fp4_context_stream(ctx)));
+    return FP4_OK;
+}
+
+extern "C" fp4_status fp4_lin_event_wait(fp4_context *ctx, void *ev) {
+    FP4_CUDA_TRY(cudaStreamWaitEvent((cudaStream_t)fp4_context_stream(ctx), (cudaEvent_t)ev, 0));
+    return FP4_OK;
+}
+
+extern "C" void fp4_lin_event_destroy(void *ev) {
+    if (ev) cudaEventDestroy((cudaEvent_t)ev);
 }

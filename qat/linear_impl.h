@@ -42,6 +42,13 @@ fp4_status fp4_lin_gemm_tn_cuda(fp4_context *ctx, int64_t M, int64_t N, int64_t 
                                 const float *B, int64_t ldb, float *D, int64_t ldd, const float *bias, int accumulate);
 fp4_status fp4_lin_convert_cuda(fp4_context *ctx, int64_t R, int64_t C, const void *src, fp4_dtype sdt, int64_t lds,
                                 void *dst, fp4_dtype ddt, int64_t ldd, int transpose, int round_bf16);
+/* Side stream of a device layer (fp4_linear.side): a context on the current device with its own
+ * stream and workspace; events created on first use (timing disabled), recorded on ctx's stream,
+ * waited on by another context's stream. */
+fp4_status fp4_lin_side_create(fp4_context **side);
+fp4_status fp4_lin_event_record(fp4_context *ctx, void **ev);
+fp4_status fp4_lin_event_wait(fp4_context *ctx, void *ev);
+void fp4_lin_event_destroy(void *ev);
 fp4_status fp4_lin_colsum_cuda(fp4_context *ctx, int64_t R, int64_t C, const void *src, fp4_dtype sdt, int64_t lds,
                                float *db);
 fp4_status fp4_lin_bias_add_cuda(fp4_context *ctx, int64_t M, int64_t N, void *y, fp4_dtype ydt, int64_t ldy,

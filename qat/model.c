@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fp4kit/formats_inline.h"
+#include "linear_impl.h"
 #include "model.h"
 #include "ops.h"
 
@@ -323,6 +324,14 @@ fp4_status fp4_model_create(fp4_context *ctx, const fp4_model_config *cfg, const
         free(cs);
     }
     if (st == FP4_OK) st = cfg->kind == FP4_MODEL_GPT ? fp4_gpt_setup(m) : fp4_mlp_setup(m);
+#ifdef FP4KIT_HAVE_CUDA
+    /* GPT true-quant on a device: the Wgrad operands are quantized on a side stream (linear.h) */
+    if (st == FP4_OK && m->loc == FP4_DEVICE && cfg->kind == FP4_MODEL_GPT && opt->mode == FP4_LINEAR_TRUE &&
+        fp4_recipe_is_quantized(&opt->recipe)) {
+        st = fp4_lin_side_create(&m->side);
+        for (int i = 0; st == FP4_OK && i < m->n_lin; i++) m->lin[i].side = m->side;
+    }
+#endif
     free(h);
     free(mask);
     if (st != FP4_OK) fp4_model_free(m);
@@ -334,6 +343,7 @@ void fp4_model_free(fp4_model *m) {
     if (m->lin)
         for (int i = 0; i < m->n_lin; i++) fp4_linear_free(&m->lin[i]);
     free(m->lin);
+    fp4_context_destroy(m->side); /* after the layers: they synchronize it */
     m_free(m->loc, m->params);
     m_free(m->loc, m->grads);
     m_free(m->loc, m->wd_mask);

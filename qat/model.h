@@ -83,6 +83,7 @@ typedef struct fp4_model {
     float **act_ptr;             /* named slices (model-specific indices; BF16 slices cast) */
     fp4_dtype act_dtype;
     int flash;
+    fp4_context *side;           /* GPT, true-quant on a device: the linears' side stream (fp4_linear.side) */
     int n_act_ptr;
     float *rope_cos, *rope_sin;  /* [T, hs/2] at loc (GPT) */
     int32_t *tok, *tgt, *win;    /* token inputs at loc: [Bmax*T], [Bmax*T], MLP windows [Bmax*T*W] */

@@ -204,6 +204,8 @@ static void from_bf16_host(const uint16_t *b, float *f, int64_t n) {
     for (int64_t i = 0; i < n; i++) f[i] = fp4_bf16_to_f32(b[i]);
 }
 
+static fp4_context *g_side; /* fp4_linear.side of run_bf16's layers (NULL: none) */
+
 /* One forward + backward on the device with BF16 activation views (borrow: borrow_x). */
 static void run_bf16(const char *recipe, fp4_linear_mode mode, int borrow, int async, fp4_linear *l, results *r,
                      size_t *saved) {
@@ -236,6 +238,7 @@ static void run_bf16(const char *recipe, fp4_linear_mode mode, int borrow, int a
     FP4T_ASSERT_OK(fp4_linear_init(l, w, b, OC, C, FP4_DEVICE, &rc, mode, 7, 4242));
     l->borrow_x = borrow;
     l->async_quant = async;
+    l->side = g_side;
     fp4_view vx = fp4_view_make(x, FP4_DTYPE_BF16, BT, C, FP4_DEVICE), vy = fp4_view_make(y, FP4_DTYPE_BF16, BT, OC, FP4_DEVICE);
     fp4_view vdy = fp4_view_make(dy, FP4_DTYPE_BF16, BT, OC, FP4_DEVICE), vdx = fp4_view_make(dx, FP4_DTYPE_BF16, BT, C, FP4_DEVICE);
     FP4T_ASSERT_OK(fp4_linear_forward(ctx, l, &vx, &vy, 3));
@@ -330,6 +333,25 @@ static void test_bf16_activations(void) {
                      !memcmp(rta.dw, rtb.dw, sizeof rta.dw) && !memcmp(rta.db, rtb.db, sizeof rta.db);
     fprintf(stderr, "\n    nvfp4 true, async_quant vs synchronized: %s", same ? "bit-identical" : "DIFFERENT");
     CU_ASSERT(same);
+    /* side stream for the Wgrad operands: the same operands and results, bit for bit */
+    static results rts;
+    fp4_linear lts;
+    size_t ss = 0;
+    FP4T_ASSERT_OK(fp4_context_create_cuda(0, NULL, &g_side));
+    run_bf16("nvfp4", FP4_LINEAR_TRUE, 1, 1, &lts, &rts, &ss);
+    for (int t = 0; t < 6; t++) {
+        const int ok = same_operand_dd(fp4_linear_operand(&lts, (fp4_gemm_kind)(t / 2), t % 2),
+                                       fp4_linear_operand(&lta, (fp4_gemm_kind)(t / 2), t % 2), 0);
+        if (!ok) fprintf(stderr, "\n    nvfp4 side stream: operand %d differs\n", t);
+        CU_ASSERT(ok);
+    }
+    const int same_side = !memcmp(rts.y, rta.y, sizeof rts.y) && !memcmp(rts.dx, rta.dx, sizeof rts.dx) &&
+                          !memcmp(rts.dw, rta.dw, sizeof rts.dw) && !memcmp(rts.db, rta.db, sizeof rts.db);
+    fprintf(stderr, "\n    nvfp4 true, side stream vs main stream: %s", same_side ? "bit-identical" : "DIFFERENT");
+    CU_ASSERT(same_side);
+    fp4_linear_free(&lts);
+    fp4_context_destroy(g_side);
+    g_side = NULL;
     fp4_linear_free(&lta);
     /* the host refuses BF16 activations */
     fp4_view hb16 = fp4_view_make(hx, FP4_DTYPE_BF16, BT, C, FP4_HOST), hy = fp4_view_make(rf.y, FP4_DTYPE_F32, BT, OC, FP4_HOST);
@@ -346,7 +368,7 @@ static CU_TestInfo gpu_tests[] = {
     {"fake-quant: CPU and GPU operands bit-identical, outputs within 1e-5", test_fake_cpu_gpu},
     {"plain fp32/bf16: CPU and GPU within 1e-5", test_plain_cpu_gpu},
     {"nvfp4 GPU: fake-quant vs true-quant within 1e-5", test_true_vs_fake_gpu},
-    {"BF16 activation views: bf16 plain vs host, nvfp4 operands bit-identical, borrow_x, async_quant",
+    {"BF16 activation views: bf16 plain vs host, nvfp4 operands bit-identical, borrow_x, async_quant, side",
      test_bf16_activations},
     CU_TEST_INFO_NULL,
 };

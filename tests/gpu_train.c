@@ -18,7 +18,8 @@
  *      losses are means over B*T positions of values that move by ~u times the logits); the first
  *      loss within 3e-3 (bf16) / 5e-3 (nvfp4: a rounded activation can also cross an FP4 rounding
  *      boundary), later losses 2e-2 / 3e-2, parameters 5e-2 / 8e-2 relative Frobenius.
- *   4. Checkpoints cross devices: 2 steps on the GPU, resume on the CPU for 2 more (and the other
+ *   4. The side stream of true-quant layers: bit-identical to the main stream alone and run to run.
+ *   5. Checkpoints cross devices: 2 steps on the GPU, resume on the CPU for 2 more (and the other
  *      way round) — runs, finishes, final loss close to an all-CPU run; a GPU checkpoint evaluates
  *      on both back ends to the same loss (5e-3: BF16 activations on the GPU).
  */
@@ -74,8 +75,11 @@ static void make_batch(int32_t *batch, int B, int T, int V, uint64_t seed) {
 enum { STEPS = 5, B = 4 };
 
 /* STEPS optimizer steps on c (NULL = host); losses[STEPS]; *params (malloc'ed host copy). */
-static void run_steps(fp4_context *c, fp4_model_config cfg, const char *recipe, fp4_linear_mode mode, int act_f32,
+enum { NO_SIDE = 2 }; /* flag with act_f32 (bit 0): Wgrad quantization on the main stream */
+
+static void run_steps(fp4_context *c, fp4_model_config cfg, const char *recipe, fp4_linear_mode mode, int flags,
                       float *losses, float **params, size_t *n) {
+    const int act_f32 = flags & 1;
     fp4_model m;
     fp4_model_options o;
     memset(&o, 0, sizeof o);
@@ -87,6 +91,9 @@ static void run_steps(fp4_context *c, fp4_model_config cfg, const char *recipe, 
     FP4T_ASSERT_OK(fp4_model_create(c, &cfg, &o, 11, &m));
     if (c && cfg.kind == FP4_MODEL_GPT && !act_f32) CU_ASSERT(m.act_dtype == FP4_DTYPE_BF16 && m.flash == 1);
     if (!c || act_f32) CU_ASSERT(m.act_dtype == FP4_DTYPE_F32);
+    if (c && mode == FP4_LINEAR_TRUE && cfg.kind == FP4_MODEL_GPT) CU_ASSERT(m.side != NULL && m.lin[0].side == m.side);
+    if (flags & NO_SIDE)
+        for (int i = 0; i < m.n_lin; i++) m.lin[i].side = NULL;
     fp4_optim opt;
     FP4T_ASSERT_OK(fp4_optim_create(c, &m, &opt));
     fp4_optim_config oc = fp4_optim_config_default();
@@ -169,6 +176,24 @@ static void test_bf16_act_gpt(void) {
                 FP4_LINEAR_TRUE, 0, 5e-3, 3e-2, 8e-2);
 }
 
+/* The side stream (Wgrad operands quantized concurrently, ordered by events) computes the same bits
+ * as the main stream alone, and two runs agree bit for bit (a missing dependency would show as a
+ * difference here). */
+static void test_side_stream(void) {
+    float l1[STEPS], l2[STEPS], l3[STEPS], *p1 = NULL, *p2 = NULL, *p3 = NULL;
+    size_t n1, n2, n3;
+    run_steps(ctx, gpt_cfg(), "nvfp4", FP4_LINEAR_TRUE, 0, l1, &p1, &n1);
+    run_steps(ctx, gpt_cfg(), "nvfp4", FP4_LINEAR_TRUE, 0, l2, &p2, &n2);
+    run_steps(ctx, gpt_cfg(), "nvfp4", FP4_LINEAR_TRUE, NO_SIDE, l3, &p3, &n3);
+    CU_ASSERT_EQUAL_FATAL(n1, n3);
+    const int same12 = !memcmp(l1, l2, sizeof l1) && !memcmp(p1, p2, n1 * sizeof(float));
+    const int same13 = !memcmp(l1, l3, sizeof l1) && !memcmp(p1, p3, n1 * sizeof(float));
+    printf("\n    nvfp4 true, 5 steps: side stream twice %s, side vs main stream %s", same12 ? "bit-identical" : "DIFFERENT",
+           same13 ? "bit-identical" : "DIFFERENT");
+    CU_ASSERT(same12 && same13);
+    free(p1), free(p2), free(p3);
+}
+
 /* ---- checkpoints across devices --------------------------------------------------------------- */
 
 static fp4_train_config tiny(const char *out, fp4_device_choice dev) {
@@ -235,6 +260,7 @@ static CU_TestInfo tests[] = {
     {"nvfp4 true (GPU) vs fake (CPU) GPT", test_nvfp4_true_gpt},
     {"bf16 plain GPT: CPU vs GPU (cuBLASLt)", test_bf16_gpt},
     {"GPT default GPU path (BF16 activations, flash attention) vs CPU", test_bf16_act_gpt},
+    {"nvfp4 true: side-stream Wgrad quantization == main stream, deterministic", test_side_stream},
     {"checkpoints: GPU -> CPU and CPU -> GPU", test_checkpoint_cross_device},
     CU_TEST_INFO_NULL,
 };

@@ -109,6 +109,13 @@ typedef struct fp4_linear {
                       operands then live only in tscale_dev (the device GEMMs read them there) and
                       their host fields amax/s_enc/s_dec are NaN. Same codes, scales and results.
                       Strict non-finite configs keep the synchronizing calls. 0: the public calls. */
+    fp4_context *side; /* NULL, or a second CUDA context on the layer's device (its own stream and
+                      workspace; caller-owned): true-quant layers then quantize the Wgrad operands
+                      (Xᵀ in forward, dYᵀ in backward) on its stream, concurrently with the main
+                      stream's rowwise quantization and GEMM, ordered by events (the main stream
+                      waits before the Wgrad GEMM). Same kernels and inputs: the same bits. */
+    void *ev[4];      /* private: side-stream events (x fork, x done, dy fork, dy done) */
+    int x_on_side;    /* private: the last forward's Wgrad X operand was made on the side stream */
     void (*mark)(void *user, const char *tag, const char *stage); /* profiling hook or NULL: called
                       on the host before each stage ("w", "x", "fprop", "dy", "dgrad", "dyT",
                       "wgrad"); a profiler records a device event there (benchmarks/bench_train) */
