@@ -2,9 +2,9 @@
  * and the M where AUTO should switch to it; the official GEMM table is bench_gemm's.
  *
  * Part 1, N = K in {4096, 8192}, M in {2048, 8192}: FUSED W4A4 / W4A16 NVFP4 (the wgmma kernel,
- * FP4KIT_GEMM_WGMMA=1) as is, with FP4KIT_GEMM_WGMMA_DBG=1 (no decode: the wgmma + pipeline
- * ceiling) and =2 (no wgmma: the decode's own speed) — DBG results are wrong by design —, the
- * mma.sync tiled kernel (FP4KIT_GEMM_WGMMA=0) and cuBLASLt BF16, same run.
+ * FP4KIT_GEMM_WGMMA=1) with the consumers decoding 1 or 2 K-steps ahead (_AHEAD), with
+ * FP4KIT_GEMM_WGMMA_DBG=1 (no decode: the wgmma + pipeline ceiling) and =2 (no wgmma: the
+ * decode's own speed) — DBG results are wrong by design —, MXFP4, and cuBLASLt BF16, same run.
  * Part 2, M in {256, 512, 1024}: FUSED (wgmma) vs TWO_PASS for W4A4 and W4A16, and BF16.
  * Random data (never zeros), BF16 out, beta = 0; medians of 10 event-timed calls after 3 warm-up.
  * Run: ./build/benchmarks/bench_gemm_wgmma  (sm_90 only; prints SKIPPED elsewhere)
@@ -35,18 +35,19 @@ __global__ void wg_fill_kernel(uint8_t *p, size_t n, uint64_t seed, int scale_mo
         x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
         uint8_t b = (uint8_t)x;
         if (scale_mode == 1) b = (uint8_t)(0x20 + (x >> 8) % 0x38); /* E4M3 in [2^-3, 60] */
+        if (scale_mode == 2) b = (uint8_t)(122 + (x >> 8) % 11);    /* E8M0 in [2^-5, 2^5] */
         p[i] = b;
     }
 }
 
-static void make_q(fp4_qtensor *q, int64_t rows, int64_t cols, uint64_t seed) {
-    fp4_config cfg = fp4_config_nvfp4();
+static void make_q(fp4_qtensor *q, int64_t rows, int64_t cols, uint64_t seed, int mx) {
+    fp4_config cfg = mx ? fp4_config_mxfp4() : fp4_config_nvfp4();
     CK(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
     wg_fill_kernel<<<1024, 256, 0, stream>>>(q->data, fp4_qtensor_data_bytes(q), seed, 0);
-    wg_fill_kernel<<<1024, 256, 0, stream>>>(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, 1);
+    wg_fill_kernel<<<1024, 256, 0, stream>>>(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, mx ? 2 : 1);
     q->amax = 6.0f;
-    q->s_enc = fp4_nvfp4_global_enc(q->amax);
-    q->s_dec = fp4_nvfp4_global_dec(q->s_enc);
+    q->s_enc = mx ? 1.0f : fp4_nvfp4_global_enc(q->amax);
+    q->s_dec = mx ? 1.0f : fp4_nvfp4_global_dec(q->s_enc);
     const float ts[3] = {q->amax, q->s_enc, q->s_dec};
     CK(fp4_copy_to_device(ctx, q->tscale_dev, ts, sizeof ts));
 }
@@ -81,23 +82,31 @@ int main(void) {
         printf("SKIPPED: the wgmma kernel needs compute capability 9.0 (this is %d.%d)\n", ma, mi);
         return 0;
     }
-    enum { W4A4, W4A4_D1, W4A4_D2, W4A4_MMA, W4A16, W4A16_D1, W4A16_D2, W4A16_MMA, BF16, NV1 };
-    const char *n1[NV1] = {"w4a4", "w4a4_nodec", "w4a4_nomma", "w4a4_mmasync", "w4a16",
-                           "w4a16_nodec", "w4a16_nomma", "w4a16_mmasync", "lt_bf16"};
+    /* variant: name, W4A4?, MXFP4?, FP4KIT_GEMM_WGMMA, _AHEAD, _DBG (NULL: unset); last = lt_bf16 */
+    struct var { const char *name; int w4a4, mx; const char *wg, *ah, *dbg; };
+    const var vs[] = {{"w4a4_ah1", 1, 0, "1", "1", NULL},     {"w4a4_ah2", 1, 0, "1", "2", NULL},
+                      {"w4a4_nodec", 1, 0, "1", "2", "1"},  {"w4a4_nomma", 1, 0, "1", "2", "2"},
+                      {"w4a4_mx", 1, 1, "1", "2", NULL},    {"w4a16_ah1", 0, 0, "1", "1", NULL},
+                      {"w4a16_ah2", 0, 0, "1", "2", NULL},  {"w4a16_nodec", 0, 0, "1", "2", "1"},
+                      {"w4a16_nomma", 0, 0, "1", "2", "2"}, {"w4a16_mx", 0, 1, "1", "2", NULL},
+                      {"lt_bf16", 0, 0, NULL, NULL, NULL}};
+    enum { NV1 = sizeof vs / sizeof vs[0], BF16 = NV1 - 1 };
     static char tab[8192];
     int tl = 0;
     {
         int o = snprintf(tab, sizeof tab, "\npart 1: us per call (%% of lt_bf16's TFLOP/s)\n%-5s %-5s", "N=K", "M");
         tl += o;
-        for (int v = 0; v < NV1; v++) tl += snprintf(tab + tl, sizeof tab - tl, " %14s", n1[v]);
+        for (int v = 0; v < NV1; v++) tl += snprintf(tab + tl, sizeof tab - tl, " %14s", vs[v].name);
         tl += snprintf(tab + tl, sizeof tab - tl, "\n");
     }
     const int64_t sh1[4][2] = {{2048, 4096}, {8192, 4096}, {2048, 8192}, {8192, 8192}};
     for (int si = 0; si < 4; si++) {
         const int64_t M = sh1[si][0], N = sh1[si][1], K = N;
-        fp4_qtensor a, w;
-        make_q(&a, M, K, 11 + si);
-        make_q(&w, N, K, 21 + si);
+        fp4_qtensor a, w, am, wm;
+        make_q(&a, M, K, 11 + si, 0);
+        make_q(&w, N, K, 21 + si, 0);
+        make_q(&am, M, K, 81 + si, 1);
+        make_q(&wm, N, K, 91 + si, 1);
         uint16_t *x = (uint16_t *)dalloc(2 * M * K), *wb = (uint16_t *)dalloc(2 * N * K), *d = (uint16_t *)dalloc(2 * M * N);
         bench_fill_bf16(x, M * K, 31 + si, 1.0f);
         bench_fill_bf16(wb, N * K, 41 + si, 1.0f);
@@ -106,28 +115,29 @@ int main(void) {
         CK(fp4_context_sync(ctx));
         double us[NV1];
         for (int v = 0; v < NV1; v++) {
-            const int w4a4 = v <= W4A4_MMA;
-            const int k = w4a4 ? v - W4A4 : v - W4A16;
             if (v == BF16) {
                 us[v] = time_us([&] { CK(fp4_gemm_bf16(ctx, &xv, &wv, 1, NULL, 0, &dv)); });
                 continue;
             }
-            env(k == 3 ? "0" : "1", k == 1 ? "1" : (k == 2 ? "2" : NULL));
-            if (w4a4) us[v] = time_us([&] { CK(fp4_gemm_ex(ctx, &a, &w, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
-            else us[v] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
+            env(vs[v].wg, vs[v].dbg);
+            setenv("FP4KIT_GEMM_WGMMA_AHEAD", vs[v].ah, 1);
+            const fp4_qtensor *qa = vs[v].mx ? &am : &a, *qw = vs[v].mx ? &wm : &w;
+            if (vs[v].w4a4) us[v] = time_us([&] { CK(fp4_gemm_ex(ctx, qa, qw, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
+            else us[v] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, qw, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
         }
+        unsetenv("FP4KIT_GEMM_WGMMA_AHEAD");
         env("1", NULL);
         int o = snprintf(tab + tl, sizeof tab - tl, "%-5lld %-5lld", (long long)N, (long long)M);
         tl += o > 0 ? o : 0;
         for (int v = 0; v < NV1; v++) {
             o = snprintf(tab + tl, sizeof tab - tl, " %7.1f (%3.0f%%)", us[v], 100.0 * us[BF16] / us[v]);
             tl += o > 0 ? o : 0;
-            BENCH_RESULT("gemm_wgmma|%s M=%lld N=K=%lld|us=%.2f|tflops=%.1f|pct_of_bf16=%.1f", n1[v], (long long)M, (long long)N,
+            BENCH_RESULT("gemm_wgmma|%s M=%lld N=K=%lld|us=%.2f|tflops=%.1f|pct_of_bf16=%.1f", vs[v].name, (long long)M, (long long)N,
                          us[v], 2.0 * M * N * K / (us[v] * 1e6), 100.0 * us[BF16] / us[v]);
         }
         o = snprintf(tab + tl, sizeof tab - tl, "\n");
         tl += o > 0 ? o : 0;
-        fp4_qtensor_free(&a), fp4_qtensor_free(&w);
+        fp4_qtensor_free(&a), fp4_qtensor_free(&w), fp4_qtensor_free(&am), fp4_qtensor_free(&wm);
         fp4_device_free(x), fp4_device_free(wb), fp4_device_free(d);
     }
 
@@ -142,8 +152,8 @@ int main(void) {
         for (int mi2 = 0; mi2 < 3; mi2++) {
             const int64_t M = Ms[mi2], N = NKs[ni], K = N;
             fp4_qtensor a, w;
-            make_q(&a, M, K, 51 + mi2);
-            make_q(&w, N, K, 61 + ni);
+            make_q(&a, M, K, 51 + mi2, 0);
+            make_q(&w, N, K, 61 + ni, 0);
             uint16_t *x = (uint16_t *)dalloc(2 * M * K), *wb = (uint16_t *)dalloc(2 * N * K), *d = (uint16_t *)dalloc(2 * M * N);
             bench_fill_bf16(x, M * K, 71, 1.0f);
             bench_fill_bf16(wb, N * K, 72, 1.0f);

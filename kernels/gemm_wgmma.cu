@@ -54,7 +54,10 @@
 #include "gemm_wgmma.h"
 
 #ifndef GEMM_WGMMA_DEFAULT
-#define GEMM_WGMMA_DEFAULT 0 /* opt-in until gpu_gemm has passed on the H100 with it */
+#define GEMM_WGMMA_DEFAULT 1 /* gpu_gemm passed on the H100 (runs 6-8, benchmarks/notes/gemm.md) */
+#endif
+#ifndef GEMM_WGMMA_AHEAD_DEFAULT
+#define GEMM_WGMMA_AHEAD_DEFAULT 2
 #endif
 
 #define WG_BP 128 /* P (weight, N) rows per tile */
@@ -262,7 +265,7 @@ __device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const 
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16>
+template <bool A_FP4, bool NV, bool V16, int AH>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
@@ -379,8 +382,9 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 #pragma unroll
         for (int i = 0; i < 128; i++) acc[i] = 0.0f;
         const uint32_t pbase = smem_u32(sP) + wg * (64 * 128), qbase = smem_u32(sQ);
-        /* K-step kt: wait for its stage, issue its wgmmas, decode K-step kt+1 while they run,
-         * then retire K-step kt-1's wgmmas and release that stage. */
+        /* K-step kt: wait for its stage, issue its wgmmas, decode K-step kt+AH while they run,
+         * then retire K-step kt-1's wgmmas and release that stage. AH = 2: a stage's decode has
+         * two K-steps of wgmma to hide behind (its slot held K-step kt+AH-S <= kt-2). */
         auto step = [&](int kt, wg_units<NUC> &bnext) {
             const int s = kt % S;
             mbar_wait(full0 + 8 * s, (kt / S) & 1);
@@ -392,7 +396,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                                      sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
                 wg_commit();
             }
-            if (kt + 1 < KT) produce(kt + 1, bnext);
+            if (kt + AH < KT) produce(kt + AH, bnext);
             if (dbg != 2) {
                 wg_wait<1>();
                 if (kt > 0) {
@@ -404,10 +408,12 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 if (lane == 0) mbar_arrive(empty0 + 8 * s);
             }
         };
+        /* K-step s decodes from buffer s & 1 */
         produce(0, b0);
+        if (AH == 2 && KT > 1) produce(1, b1);
         for (int kt = 0; kt < KT; kt += 2) {
-            step(kt, b1);
-            if (kt + 1 < KT) step(kt + 1, b0);
+            step(kt, AH == 1 ? b1 : b0);
+            if (kt + 1 < KT) step(kt + 1, AH == 1 ? b0 : b1);
         }
         wg_wait<0>();
         acc_fence(acc);
@@ -490,10 +496,10 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16>
-static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
-                            int64_t K, const fp4_epilogue &epi) {
-    auto kern = wgmma_kernel1<A_FP4, NV, V16>;
+template <bool A_FP4, bool NV, bool V16, int AH>
+static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
+                               int64_t K, const fp4_epilogue &epi) {
+    auto kern = wgmma_kernel1<A_FP4, NV, V16, AH>;
     static int attr_done[64];
     const size_t smem = wg_cfg<A_FP4>::SMEM;
     FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
@@ -503,6 +509,17 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
         tmap, pb, pa, K, tm, tn, epi, dbg ? atoi(dbg) : 0);
     FP4_LAUNCH_CHECK("wgmma_kernel1");
     return FP4_OK;
+}
+
+/* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
+ * GEMM_WGMMA_AHEAD_DEFAULT (both verified by gpu_gemm; benchmarks/notes/gemm.md run 6). */
+template <bool A_FP4, bool NV, bool V16>
+static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
+                            int64_t K, const fp4_epilogue &epi) {
+    const char *e = getenv("FP4KIT_GEMM_WGMMA_AHEAD");
+    const int ah = e && *e ? atoi(e) : GEMM_WGMMA_AHEAD_DEFAULT;
+    if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1>(ctx, tmap, pb, pa, K, epi);
+    return wgmma_run_ah<A_FP4, NV, V16, 2>(ctx, tmap, pb, pa, K, epi);
 }
 
 fp4_status gemm_wgmma_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
@@ -533,10 +550,12 @@ fp4_status gemm_wgmma_launch(fp4_context *ctx, const gemm_operand &a, const gemm
     return wgmma_run<false, false, true>(ctx, tmap, pb, pa, K, epi);
 }
 
-/* The AUTO rule (lib/gemm.c): the fused wgmma kernel instead of two-pass for M > 128. */
+/* The AUTO rule (lib/gemm.c): the fused wgmma kernel instead of two-pass for M in
+ * (GEMM_WGMMA_AUTO_MIN_M, GEMM_WGMMA_AUTO_MAX_M] (gemm_wgmma.h: currently empty, see there). */
+static bool wgmma_auto_m(int64_t M) { return M > GEMM_WGMMA_AUTO_MIN_M && M <= GEMM_WGMMA_AUTO_MAX_M; }
 extern "C" int fp4_gemm_wgmma_w4a4_auto(const fp4_qtensor *a, const fp4_qtensor *b) {
-    return a->rows > GEMM_WGMMA_AUTO_MIN_M && gemm_wgmma_ok(gemm_operand_fp4(a), gemm_operand_fp4(b), a->cols);
+    return wgmma_auto_m(a->rows) && gemm_wgmma_ok(gemm_operand_fp4(a), gemm_operand_fp4(b), a->cols);
 }
 extern "C" int fp4_gemm_wgmma_w4a16_auto(const fp4_view *x, const fp4_qtensor *w) {
-    return x->rows > GEMM_WGMMA_AUTO_MIN_M && gemm_wgmma_ok(gemm_operand_bf16(x), gemm_operand_fp4(w), w->cols);
+    return wgmma_auto_m(x->rows) && gemm_wgmma_ok(gemm_operand_bf16(x), gemm_operand_fp4(w), w->cols);
 }

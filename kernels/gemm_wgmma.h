@@ -6,8 +6,12 @@
 
 #include "gemm_common.cuh"
 
-/* AUTO (lib/gemm.c) takes the wgmma kernel for M above this (below: the small/skinny kernels). */
+/* AUTO (lib/gemm.c) takes the wgmma kernel for GEMM_WGMMA_AUTO_MIN_M < M <= GEMM_WGMMA_AUTO_MAX_M
+ * (instead of two-pass). Run 6 (benchmarks/notes/gemm.md) measured two-pass faster at every M
+ * from 256 to 8192, so the range is empty: AUTO reaches this kernel only where two-pass cannot
+ * run (C of another dtype than D, workspace that cannot grow); FUSED always takes it. */
 #define GEMM_WGMMA_AUTO_MIN_M 128
+#define GEMM_WGMMA_AUTO_MAX_M 0
 
 /* True when the build has the sm_90a kernel, the device is compute capability 9.0, the env
  * FP4KIT_GEMM_WGMMA does not disable it, B is FP4 (A FP4 of B's format, or BF16 with ld % 8 == 0

@@ -450,10 +450,11 @@ static void test_rejects(void) {
     free_q(&w), free_v(&x), free_v(&d);
 }
 
-/* Large M through the sm_90a wgmma kernel (kernels/gemm_wgmma.cu; FUSED and AUTO take it for
- * M > 128 on compute capability 9.0 when FP4KIT_GEMM_WGMMA=1), then a few of the same cases with
+/* Large M through the sm_90a wgmma kernel (kernels/gemm_wgmma.cu; FUSED takes it for M > 128 on
+ * compute capability 9.0; FP4KIT_GEMM_WGMMA=1 forces it on), with the consumers decoding 1 and
+ * 2 K-steps ahead (FP4KIT_GEMM_WGMMA_AHEAD), then a few of the same cases with
  * FP4KIT_GEMM_WGMMA=0 (the mma.sync tiled kernel, the path of other GPUs). Tiles are 256 (M) x
- * 128 (N) x 64 (K): M, N off the tile, N = 1, one and many K-steps, K % 64 = 16 (NVFP4 K = 16·odd:
+ * 128 (N) x 64 (K): M, N off the tile, N = 1, 1, 2, 3 and many K-steps, K % 64 = 16 (NVFP4 K = 16·odd:
  * 8-byte staging) and 32 (half a K-step), M-tile counts above the raster group of 8, alpha/beta
  * with C in either dtype, F32 and BF16 out. Even seeds give W4A16 an aligned x (TMA); odd seeds
  * an odd ld (fallback to the tiled kernel). Device without sm_90: every case runs the tiled
@@ -462,6 +463,7 @@ static const gcase wg_nv_cases[] = {
     {513, 129, 16 * 37, F32, F32, 1.0f, 0.0f},    {257, 384, 32 * 19, BF16, F32, 1.5f, 0.5f},
     {700, 200, 1536, F32, BF16, 1.0f, -1.0f},     {129, 1, 64, F32, F32, 2.0f, 0.0f},
     {2100, 260, 256, BF16, BF16, 1.0f, 0.0f},     {300, 131, 16 * 5, BF16, BF16, -0.5f, 2.0f},
+    {257, 130, 16 * 11, F32, BF16, 1.0f, 0.5f},
 };
 static const gcase wg_mx_cases[] = {
     {300, 260, 32 * 7, F32, F32, 1.0f, 0.0f},     {700, 130, 32 * 33, BF16, BF16, 0.75f, 0.5f},
@@ -483,15 +485,20 @@ static void run_wgmma_cases(uint64_t seed0, int n_nv, int n_mx) {
 }
 
 static void test_wgmma(void) {
-    const char *old = getenv("FP4KIT_GEMM_WGMMA");
-    char *keep = old ? strdup(old) : NULL;
+    const char *old = getenv("FP4KIT_GEMM_WGMMA"), *olda = getenv("FP4KIT_GEMM_WGMMA_AHEAD");
+    char *keep = old ? strdup(old) : NULL, *keepa = olda ? strdup(olda) : NULL;
     setenv("FP4KIT_GEMM_WGMMA", "1", 1);
+    setenv("FP4KIT_GEMM_WGMMA_AHEAD", "1", 1); /* consumers decode 1 K-step ahead */
     run_wgmma_cases(800, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
+    setenv("FP4KIT_GEMM_WGMMA_AHEAD", "2", 1); /* ... 2 K-steps ahead */
+    run_wgmma_cases(1000, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
     setenv("FP4KIT_GEMM_WGMMA", "0", 1);
     run_wgmma_cases(900, 2, 1);
     if (keep) setenv("FP4KIT_GEMM_WGMMA", keep, 1);
     else unsetenv("FP4KIT_GEMM_WGMMA");
-    free(keep);
+    if (keepa) setenv("FP4KIT_GEMM_WGMMA_AHEAD", keepa, 1);
+    else unsetenv("FP4KIT_GEMM_WGMMA_AHEAD");
+    free(keep), free(keepa);
 }
 
 static CU_TestInfo gemm_tests[] = {
