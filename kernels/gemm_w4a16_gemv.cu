@@ -2,19 +2,22 @@
  * / AUTO kernel for M <= 16 with an aligned BF16 activation.
  *
  *   D[M,N] = alpha * alpha_t * A[M,K] · W[N,K]ᵀ (+ beta C),  A BF16 [M, ld] (16-byte aligned,
- *   ld % 8 == 0), W packed E2M1 [N, K/2] (16-byte aligned) with block scales [N, K/bw]
- *   (NVFP4: E4M3 per 16, MXFP4: E8M0 per 32), K % 128 == 0, 1 <= M <= 16.
+ *   ld % 8 == 0), W packed E2M1 [N, K/2] (16-byte aligned) with block scales [N, K/bw] (4-byte
+ *   aligned; NVFP4: E4M3 per 16, MXFP4: E8M0 per 32), K % 128 == 0, 1 <= M <= 16.
  *
- * w4a16_gemv_kernel<MT8, NV> — one CTA per SM, 512 threads = 16 warps, no workspace:
+ * w4a16_gemv_kernel<MT8, NV, RING> — about one CTA per SM, 512 threads = 16 warps, no workspace:
  *   grid (ceil(N / 16 RG), S). CTA (x, y) owns weight rows [16 RG x, +16 RG) and the K slice of
  *   128-K chunks [y cps, (y+1) cps). Warp w = (rg = w % RG, kw = w / RG) owns the 16 rows
- *   16 rg .. +15 of the tile over its share kw of the CTA's chunks (the KW = 16 / RG warps of a
- *   row group split the slice). RG and S are chosen so that about one CTA runs per SM
- *   (gemm_gemv_launch); S > 1 CTAs of one row tile form a thread-block cluster (1, S, 1).
+ *   16 rg .. +15 of the tile and the slice's chunks kw, kw + KW, kw + 2 KW, ... (KW = 16 / RG):
+ *   the KW warps of a row group read KW neighbouring chunks of the same rows at any time.
+ *   RG and S are chosen so that about one CTA runs per SM (gemm_gemv_launch); S > 1 CTAs of one
+ *   row tile form a thread-block cluster (1, S, 1) (M > 4: S = 2 halves the activation bytes).
  *   - Weights are the mma's A operand (m16 = 16 weight rows), activations its B operand (n8 =
  *     8 rows of A; MT8 = 2 tiles for M 9..16). Lane (g, t) streams rows 16 rg + g and + 8, 16 B
- *     each per chunk (codes K 32t .. 32t+31 of the chunk: LDG.128 with an L2::256B hint) plus
- *     their scale bytes, GV_D chunks ahead in registers; no barrier in the loop.
+ *     each per chunk (codes K 32t .. 32t+31 of the chunk, L2::256B prefetch hint) and their scale
+ *     bytes. RING (M <= 8): through a private cp.async ring of GV_DR chunks in shared memory
+ *     (each lane reads back only what it copied: no barrier, no register buffers); otherwise two
+ *     register buffers, the load for step j + 2 issued once step j is decoded.
  *   - Decode by table, exact: each packed byte holds two codes of consecutive K = one bf16x2
  *     fragment register. A 64 KB shared table row v (256 B) holds 32 copies (one per lane: no
  *     bank conflicts) of the bf16x2 pair (e2m1(v & 15), e2m1(v >> 4)) and 32 copies of the
@@ -27,15 +30,14 @@
  *     16 bytes A[m][32t+8j .. +7] = one LDS.128 from the staged slice (row stride ≡ 16 mod 128,
  *     16-byte unit u at u ^ (((u >> 3) & 1) << 1): conflict-free). Lanes whose activation row
  *     g (+8) is >= M skip that load (their output column is never stored).
- *   - MT8 = 1: two accumulator chains (even / odd steps), summed at the end; MT8 = 2: the two
- *     tiles' chains interleave.
- *   - Reduction, fixed order (bit-identical run to run): the KW warps of a row group write
- *     their FP32 partials to shared memory and are summed in kw order; S > 1: each CTA keeps
- *     its slice's tile, cluster.sync(), CTA r sums its share of the tile over the S slices in
- *     slice order through distributed shared memory and runs the epilogue.
- *   - Prologue order: weight prefetch and the tensor-scale load first, then the activation
- *     slice (cp.async) and the table, one barrier.
- * Shared memory: 64 KB table + max(M · (cps·256 + 16) activation bytes, reduction tile).
+ *   - Activation slice [M][cps*128] staged once by cp.async (register path: the chunks of every
+ *     warp's first two steps first, the rest while those are computed).
+ *   - Reduction, fixed order (bit-identical run to run): the KW warps of a row group write their
+ *     FP32 partials to shared memory, summed in kw order; S > 1: each CTA pushes the entries that
+ *     another slice's CTA owns into that CTA's receive buffer (distributed shared memory), one
+ *     cluster barrier, the owner sums the S slices in slice order and runs the epilogue.
+ * Shared memory: 64 KB table + max(activation slice, reduction tile) + receive buffer (S > 1)
+ * + ring (GV_DR x 40 B x 512).
  */
 #include <cooperative_groups.h>
 #include <stdlib.h>
@@ -43,9 +45,9 @@
 
 #include "gemm_common.cuh"
 
-#define GV_WARPS 16
-#define GV_THREADS (32 * GV_WARPS)
-#define GV_D 2                 /* chunks in flight per lane */
+#define GV_W 16                /* warps per CTA (32 warps at 64 registers spill) */
+#define GV_T (32 * GV_W)
+#define GV_DR 4                /* RING: chunks in flight per lane */
 #define GV_LUT_BYTES 65536     /* 256 rows x (32 pair copies + 32 scale copies) x 4 B */
 #define GV_KCHUNK 128
 
@@ -72,61 +74,155 @@ __device__ __forceinline__ uint4 gv_lds16_if(uint32_t addr, int p) {
 /* Table address of byte `sel` of w for this lane: (byte << 8) | lane4 (lane4 = 4 * lane). */
 #define GV_ADDR(w, lane4, sel) __byte_perm((w), (lane4), 0x5504u | ((uint32_t)(sel) << 4))
 
+/* One lane's share of one chunk: codes of rows g (q0) and g + 8 (q1), their scale bytes (s0, s1). */
+struct gv_chunk {
+    uint4 q0, q1;
+    uint32_t s0, s1;
+};
+
+template <bool NV>
+__device__ __forceinline__ void gv_load(gv_chunk &b, const uint8_t *pw0, const uint8_t *pw1, const uint8_t *ps0,
+                                        const uint8_t *ps1) {
+    b.q0 = gv_ldg16(pw0);
+    b.q1 = gv_ldg16(pw1);
+    if (NV) {
+        b.s0 = __ldg((const unsigned short *)ps0);
+        b.s1 = __ldg((const unsigned short *)ps1);
+    } else {
+        b.s0 = __ldg(ps0);
+        b.s1 = __ldg(ps1);
+    }
+}
+
+__device__ __forceinline__ void gv_cp16(uint32_t dst, const void *src) {
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
+}
+__device__ __forceinline__ void gv_cp4(uint32_t dst, const void *src) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(src));
+}
+__device__ __forceinline__ uint4 gv_lds16(uint32_t addr) {
+    uint4 r;
+    asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "r"(addr));
+    return r;
+}
+__device__ __forceinline__ uint32_t gv_lds4(uint32_t addr) {
+    uint32_t r;
+    asm volatile("ld.shared.u32 %0, [%1];" : "=r"(r) : "r"(addr));
+    return r;
+}
+
+/* Decode one chunk (exact) and issue its 8 MT8 mma. Scale byte k (0: first 16 codes, 1: second;
+ * MXFP4 one byte) of row g / g+8 sits where PRMT selector sel0 / sel1 (0x5504 | byte << 4) picks
+ * it from s0 / s1. aLo / aHi: activation addresses of words j < 2 / j >= 2 (row g); mt = 1 adds
+ * RS8 (8 rows). */
 template <int MT8, bool NV>
-__global__ void __launch_bounds__(GV_THREADS, 1)
-    w4a16_gemv_kernel(gemm_operand a, gemm_operand b, int64_t K, int RG, int cps, fp4_epilogue epi) {
+__device__ __forceinline__ void gv_mma_chunk(float (&acc)[MT8][4], const gv_chunk &b, uint32_t sel0, uint32_t sel1,
+                                             const uint8_t *lut, uint32_t lane4, uint32_t aLo, uint32_t aHi,
+                                             uint32_t RS8, int pa0, int pa1) {
+    uint32_t sc0[2], sc1[2]; /* bf16x2 (s, s) of [row g / g+8][K half of the lane's 32] */
+    sc0[0] = *(const uint32_t *)(lut + 128 + __byte_perm(b.s0, lane4, sel0));
+    sc1[0] = *(const uint32_t *)(lut + 128 + __byte_perm(b.s1, lane4, sel0));
+    sc0[1] = NV ? *(const uint32_t *)(lut + 128 + __byte_perm(b.s0, lane4, sel1)) : sc0[0];
+    sc1[1] = NV ? *(const uint32_t *)(lut + 128 + __byte_perm(b.s1, lane4, sel1)) : sc1[0];
+    const uint32_t w0v[4] = {b.q0.x, b.q0.y, b.q0.z, b.q0.w}, w1v[4] = {b.q1.x, b.q1.y, b.q1.z, b.q1.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        uint32_t p0[4], p1[4];
+#pragma unroll
+        for (int y = 0; y < 4; y++) {
+            p0[y] = bf16x2_mul(*(const uint32_t *)(lut + GV_ADDR(w0v[j], lane4, y)), sc0[j >> 1]);
+            p1[y] = bf16x2_mul(*(const uint32_t *)(lut + GV_ADDR(w1v[j], lane4, y)), sc1[j >> 1]);
+        }
+        const uint32_t af0[4] = {p0[0], p1[0], p0[1], p1[1]};
+        const uint32_t af1[4] = {p0[2], p1[2], p0[3], p1[3]};
+        const uint32_t ad = (j < 2 ? aLo : aHi) + 16u * j;
+#pragma unroll
+        for (int mt = 0; mt < MT8; mt++) {
+            const uint4 x = gv_lds16_if(ad + (mt ? RS8 : 0u), mt ? pa1 : pa0);
+            mma_bf16_16816(acc[mt], af0, x.x, x.y);
+            mma_bf16_16816(acc[mt], af1, x.z, x.w);
+        }
+    }
+}
+
+/* RING: weights go through a per-lane cp.async ring of GV_DR chunks in shared memory (each lane
+ * reads back only what it copied: no barrier); otherwise two register buffers. */
+template <int MT8, bool NV, bool RING>
+__global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gemm_operand b, int64_t K, int lgRG,
+                                                           int cps, int off_recv, int off_ring, fp4_epilogue epi) {
     extern __shared__ __align__(128) uint8_t gv_smem[];
     constexpr int BW = NV ? 16 : 32;
+    namespace cg = cooperative_groups;
     const int64_t M = a.rows, N = b.rows;
-    const int KW = GV_WARPS / RG, R = 16 * RG;
+    const int RG = 1 << lgRG, KW = GV_W >> lgRG, R = 16 * RG;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    const int rg = warp % RG, kw = warp / RG;
+    const int rg = warp & (RG - 1), kw = warp >> lgRG;
     const int64_t kch = K / GV_KCHUNK;
     const int64_t cb = (int64_t)blockIdx.y * cps;     /* CTA's first chunk */
     const int nc = (int)min((int64_t)cps, kch - cb); /* chunks in the CTA's slice (>= 1) */
-    const int w0 = kw * nc / KW, w1 = (kw + 1) * nc / KW, wn = w1 - w0;
+    const int wn = nc > kw ? (nc - kw + KW - 1) / KW : 0; /* this warp: steps j = chunks kw + j KW */
     const int64_t n0 = (int64_t)blockIdx.x * R;
-
-    /* 1. weight stream: rows of this lane (clamped: rows >= N compute values never stored) */
-    const int64_t r0 = min(n0 + 16 * rg + g, N - 1), r1 = min(n0 + 16 * rg + 8 + g, N - 1);
-    const int64_t c0 = cb + w0;
-    const uint8_t *pw0 = (const uint8_t *)b.data + r0 * (K / 2) + c0 * 64 + 16 * t;
-    const uint8_t *pw1 = (const uint8_t *)b.data + r1 * (K / 2) + c0 * 64 + 16 * t;
-    const uint8_t *ps0 = b.scales + r0 * (K / BW) + c0 * (GV_KCHUNK / BW) + (NV ? 2 * t : t);
-    const uint8_t *ps1 = b.scales + r1 * (K / BW) + c0 * (GV_KCHUNK / BW) + (NV ? 2 * t : t);
-    uint4 wq0[GV_D], wq1[GV_D];
-    uint32_t sq0[GV_D], sq1[GV_D];
-#pragma unroll
-    for (int d = 0; d < GV_D; d++) {
-        wq0[d] = wq1[d] = make_uint4(0u, 0u, 0u, 0u);
-        sq0[d] = sq1[d] = 0u;
-        if (d < wn) {
-            wq0[d] = gv_ldg16(pw0 + 64 * d);
-            wq1[d] = gv_ldg16(pw1 + 64 * d);
-            if (NV) {
-                sq0[d] = __ldg((const unsigned short *)(ps0 + 8 * d));
-                sq1[d] = __ldg((const unsigned short *)(ps1 + 8 * d));
-            } else {
-                sq0[d] = __ldg(ps0 + 4 * d);
-                sq1[d] = __ldg(ps1 + 4 * d);
-            }
-        }
-    }
-    const float at = epi_alpha_t(epi);
-
-    /* 2. activation slice [M][nc*128] -> shared, 16-byte unit u of row m at m*RS + 16*(u ^ sw) */
+    const bool split = gridDim.y > 1;
     uint8_t *sA = gv_smem + GV_LUT_BYTES;
     const int RS = cps * 256 + 16;
+    const uint32_t smem0 = (uint32_t)__cvta_generic_to_shared(gv_smem);
+
+    /* weight rows of this lane (clamped: rows >= N compute values never stored) */
+    const int64_t r0 = min(n0 + 16 * rg + g, N - 1), r1 = min(n0 + 16 * rg + 8 + g, N - 1);
+    const int64_t c0 = cb + kw;
+    const uint8_t *pw0 = (const uint8_t *)b.data + r0 * (K / 2) + c0 * 64 + 16 * t;
+    const uint8_t *pw1 = (const uint8_t *)b.data + r1 * (K / 2) + c0 * 64 + 16 * t;
+    /* scale bytes: RING copies the 4-byte word holding them, else loads them (u16 NVFP4, u8 MX) */
+    const int sofs = RING ? (NV ? 4 * (t >> 1) : 0) : (NV ? 2 * t : t);
+    const uint8_t *ps0 = b.scales + r0 * (K / BW) + c0 * (GV_KCHUNK / BW) + sofs;
+    const uint8_t *ps1 = b.scales + r1 * (K / BW) + c0 * (GV_KCHUNK / BW) + sofs;
+    const int wst = 64 * KW, sst = (GV_KCHUNK / BW) * KW; /* bytes between a warp's steps */
+    const uint32_t selb = RING ? (NV ? 2u * (t & 1) : (uint32_t)t) : 0u;
+    const uint32_t sel0 = 0x5504u | (selb << 4), sel1 = sel0 + 0x10u;
+
+    /* 1. activation slice [M][nc*128] -> shared (cp.async), 16-byte unit u of row m at
+     * m*RS + 16*(u ^ sw). RING: one group, then the weight ring (GV_DR groups); else weights by
+     * register loads first and A in two groups: the chunks of every warp's first two steps (the
+     * prefix 0 .. 2KW-1), then the rest. */
+    gv_chunk bA, bB;
+    const uint32_t rc = smem0 + off_ring + 16u * threadIdx.x, rs = smem0 + off_ring + GV_DR * 32 * GV_T + 4u * threadIdx.x;
+    if (!RING) {
+        if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1);
+        if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst);
+    }
     {
-        const int upr = nc * 16;
+        const int upr = nc * 16, u0 = RING ? upr : min(upr, 32 * KW);
         for (int m = 0; m < (int)M; m++) {
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
-            for (int u = threadIdx.x; u < upr; u += GV_THREADS)
+            for (int u = threadIdx.x; u < u0; u += GV_T)
                 cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
         }
         cp_async_commit();
+        if (!RING) {
+            for (int m = 0; m < (int)M; m++) {
+                const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
+                for (int u = u0 + threadIdx.x; u < upr; u += GV_T)
+                    cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
+            }
+            cp_async_commit();
+        }
     }
-    /* 3. decode table: thread (v, h) fills half-row h of row v; pieces rotated by thread so a
+    if (RING) {
+#pragma unroll
+        for (int d = 0; d < GV_DR; d++) {
+            if (d < wn) {
+                gv_cp16(rc + d * 32 * GV_T, pw0 + d * wst);
+                gv_cp16(rc + d * 32 * GV_T + 16 * GV_T, pw1 + d * wst);
+                gv_cp4(rs + d * 8 * GV_T, ps0 + d * sst);
+                gv_cp4(rs + d * 8 * GV_T + 4 * GV_T, ps1 + d * sst);
+            }
+            cp_async_commit();
+        }
+    }
+    const float at = epi_alpha_t(epi);
+    if (split) cg::this_cluster().barrier_arrive(); /* phase 1: "started" (DSMEM rule) */
+
+    /* 2. decode table: thread (v, h) fills half-row h of row v; pieces rotated by thread so a
      * quarter-warp's 16-byte stores hit 8 different bank groups */
     {
         const int v = threadIdx.x >> 1, h = threadIdx.x & 1;
@@ -135,81 +231,81 @@ __global__ void __launch_bounds__(GV_THREADS, 1)
             val = (uint32_t)fp4_f32_to_bf16(fp4_e2m1_decode((uint8_t)(v & 15))) |
                   ((uint32_t)fp4_f32_to_bf16(fp4_e2m1_decode((uint8_t)(v >> 4))) << 16);
         } else {
-            const uint32_t s = fp4_f32_to_bf16(NV ? fp4_e4m3_decode((uint8_t)v) : fp4_e8m0_decode((uint8_t)v));
-            val = s | (s << 16);
+            const uint32_t sv = fp4_f32_to_bf16(NV ? fp4_e4m3_decode((uint8_t)v) : fp4_e8m0_decode((uint8_t)v));
+            val = sv | (sv << 16);
         }
         const uint4 v4 = make_uint4(val, val, val, val);
 #pragma unroll
         for (int q = 0; q < 8; q++) *(uint4 *)(gv_smem + v * 256 + h * 128 + 16 * ((q + threadIdx.x) & 7)) = v4;
     }
-    cp_async_wait<0>();
+    if (RING) cp_async_wait<GV_DR>(); /* the activation group */
+    else cp_async_wait<1>();
     __syncthreads();
 
-    /* 4. stream: per chunk 2 x 16 codes bytes per lane -> 32 pairs -> 8 MT8 mma */
+    /* 3. stream: step j = chunk kw + j KW */
     const uint32_t lane4 = 4u * (uint32_t)lane;
     const uint8_t *lut = gv_smem;
-    const uint32_t sAaddr = (uint32_t)__cvta_generic_to_shared(sA);
-    const uint32_t abase = sAaddr + (uint32_t)(g * RS + 64 * t + 256 * w0);
+    const uint32_t abase = smem0 + GV_LUT_BYTES + (uint32_t)(g * RS + 64 * t + 256 * kw);
     const uint32_t sw = (t >> 1) ? 32u : 0u;
-    const uint32_t aLo = abase + sw, aHi = abase - sw; /* word j < 2 at aLo + 16 j, j >= 2 at aHi + 16 j */
+    uint32_t aLo = abase + sw, aHi = abase - sw; /* word j < 2 at aLo + 16 j, j >= 2 at aHi + 16 j */
+    const uint32_t RS8 = 8u * (uint32_t)RS, ast = 256u * (uint32_t)KW;
     const int pa0 = g < M, pa1 = g + 8 < M;
-    constexpr int NCH = MT8 == 1 ? 2 : 1; /* accumulator chains per tile (MT8 = 2: the two tiles interleave) */
-    float acc[MT8][NCH][4];
+    float acc[MT8][4];
 #pragma unroll
     for (int mt = 0; mt < MT8; mt++)
 #pragma unroll
-        for (int e = 0; e < NCH; e++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) acc[mt][e][i] = 0.0f;
+        for (int i = 0; i < 4; i++) acc[mt][i] = 0.0f;
 
-    for (int cc = 0; cc < wn; cc += GV_D) {
+    if (RING) {
+        for (int j0 = 0; j0 < wn; j0 += GV_DR) {
 #pragma unroll
-        for (int d = 0; d < GV_D; d++) {
-            const int c = cc + d;
-            if (c >= wn) break;
-            const uint4 q0 = wq0[d], q1 = wq1[d];
-            const uint32_t s0 = sq0[d], s1 = sq1[d];
-            if (c + GV_D < wn) {
-                wq0[d] = gv_ldg16(pw0 + 64 * (c + GV_D));
-                wq1[d] = gv_ldg16(pw1 + 64 * (c + GV_D));
-                if (NV) {
-                    sq0[d] = __ldg((const unsigned short *)(ps0 + 8 * (c + GV_D)));
-                    sq1[d] = __ldg((const unsigned short *)(ps1 + 8 * (c + GV_D)));
-                } else {
-                    sq0[d] = __ldg(ps0 + 4 * (c + GV_D));
-                    sq1[d] = __ldg(ps1 + 4 * (c + GV_D));
+            for (int d = 0; d < GV_DR; d++) {
+                const int j = j0 + d;
+                if (j >= wn) break;
+                cp_async_wait<GV_DR - 1>();
+                gv_chunk c;
+                c.q0 = gv_lds16(rc + d * 32 * GV_T);
+                c.q1 = gv_lds16(rc + d * 32 * GV_T + 16 * GV_T);
+                c.s0 = gv_lds4(rs + d * 8 * GV_T);
+                c.s1 = gv_lds4(rs + d * 8 * GV_T + 4 * GV_T);
+                gv_mma_chunk<MT8, NV>(acc, c, sel0, sel1, lut, lane4, aLo + j * ast, aHi + j * ast, RS8, pa0, pa1);
+                /* refill after the mma (which consumed the loaded registers): no read-after-reuse */
+                if (j + GV_DR < wn) {
+                    gv_cp16(rc + d * 32 * GV_T, pw0 + (j + GV_DR) * wst);
+                    gv_cp16(rc + d * 32 * GV_T + 16 * GV_T, pw1 + (j + GV_DR) * wst);
+                    gv_cp4(rs + d * 8 * GV_T, ps0 + (j + GV_DR) * sst);
+                    gv_cp4(rs + d * 8 * GV_T + 4 * GV_T, ps1 + (j + GV_DR) * sst);
                 }
+                cp_async_commit();
             }
-            /* block scales as bf16x2 (s, s): [row g / g+8][K half of the lane's 32] */
-            uint32_t sc0[2], sc1[2];
-            sc0[0] = *(const uint32_t *)(lut + 128 + GV_ADDR(s0, lane4, 0));
-            sc1[0] = *(const uint32_t *)(lut + 128 + GV_ADDR(s1, lane4, 0));
-            sc0[1] = NV ? *(const uint32_t *)(lut + 128 + GV_ADDR(s0, lane4, 1)) : sc0[0];
-            sc1[1] = NV ? *(const uint32_t *)(lut + 128 + GV_ADDR(s1, lane4, 1)) : sc1[0];
-            const uint32_t w0v[4] = {q0.x, q0.y, q0.z, q0.w}, w1v[4] = {q1.x, q1.y, q1.z, q1.w};
-            const uint32_t coff = 256u * (uint32_t)c;
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                uint32_t p0[4], p1[4];
-#pragma unroll
-                for (int y = 0; y < 4; y++) {
-                    p0[y] = bf16x2_mul(*(const uint32_t *)(lut + GV_ADDR(w0v[j], lane4, y)), sc0[j >> 1]);
-                    p1[y] = bf16x2_mul(*(const uint32_t *)(lut + GV_ADDR(w1v[j], lane4, y)), sc1[j >> 1]);
-                }
-                const uint32_t af0[4] = {p0[0], p1[0], p0[1], p1[1]};
-                const uint32_t af1[4] = {p0[2], p1[2], p0[3], p1[3]};
-                const uint32_t ad = (j < 2 ? aLo : aHi) + coff + 16u * j;
-#pragma unroll
-                for (int mt = 0; mt < MT8; mt++) {
-                    const uint4 x = gv_lds16_if(ad + (uint32_t)(mt * 8 * RS), mt ? pa1 : pa0);
-                    mma_bf16_16816(acc[mt][0], af0, x.x, x.y);
-                    mma_bf16_16816(acc[mt][NCH - 1], af1, x.z, x.w);
-                }
+        }
+    } else {
+        /* two register buffers; the load for step j + 2 is issued once step j is decoded */
+        if (wn > 0) {
+            gv_mma_chunk<MT8, NV>(acc, bA, sel0, sel1, lut, lane4, aLo, aHi, RS8, pa0, pa1);
+            if (wn > 2) gv_load<NV>(bA, pw0 + 2 * wst, pw1 + 2 * wst, ps0 + 2 * sst, ps1 + 2 * sst);
+        }
+        if (wn > 1) {
+            gv_mma_chunk<MT8, NV>(acc, bB, sel0, sel1, lut, lane4, aLo + ast, aHi + ast, RS8, pa0, pa1);
+            if (wn > 3) gv_load<NV>(bB, pw0 + 3 * wst, pw1 + 3 * wst, ps0 + 3 * sst, ps1 + 3 * sst);
+        }
+        cp_async_wait<0>();
+        __syncthreads(); /* the rest of the activation slice */
+        for (int j = 2; j < wn; j += 2) {
+            pw0 += 2 * wst, pw1 += 2 * wst, ps0 += 2 * sst, ps1 += 2 * sst;
+            aLo += 2 * ast, aHi += 2 * ast;
+            gv_mma_chunk<MT8, NV>(acc, bA, sel0, sel1, lut, lane4, aLo, aHi, RS8, pa0, pa1);
+            if (j + 2 < wn) gv_load<NV>(bA, pw0 + 2 * wst, pw1 + 2 * wst, ps0 + 2 * sst, ps1 + 2 * sst);
+            if (j + 1 < wn) {
+                gv_mma_chunk<MT8, NV>(acc, bB, sel0, sel1, lut, lane4, aLo + ast, aHi + ast, RS8, pa0, pa1);
+                if (j + 3 < wn) gv_load<NV>(bB, pw0 + 3 * wst, pw1 + 3 * wst, ps0 + 3 * sst, ps1 + 3 * sst);
             }
         }
     }
 
-    /* 5. reduction: red[kw][m][R + 4] (fp32), then kw order, then (S > 1) slice order */
+    /* 4. reduction: red[kw][m][R + 4] (fp32) summed in kw order; S > 1: every CTA pushes the
+     * entries another slice owns into that CTA's receive buffer (distributed shared memory), one
+     * cluster barrier, and the owner sums the S slices in slice order */
     const int RP = R + 4;
     __syncthreads(); /* every warp is done with sA */
     float *red = (float *)sA;
@@ -219,33 +315,42 @@ __global__ void __launch_bounds__(GV_THREADS, 1)
         for (int i = 0; i < 4; i++) {
             const int m = 8 * mt + 2 * t + (i & 1);
             const int nl = 16 * rg + g + 8 * (i >> 1);
-            if (m < M) red[(kw * 8 * MT8 + m) * RP + nl] = NCH == 2 ? __fadd_rn(acc[mt][0][i], acc[mt][NCH - 1][i]) : acc[mt][0][i];
+            if (m < M) red[(kw * 8 * MT8 + m) * RP + nl] = acc[mt][i];
         }
     __syncthreads();
     const int E = (int)M * R;
-    const bool split = gridDim.y > 1;
-    for (int e = threadIdx.x; e < E; e += GV_THREADS) {
-        const int m = e / R, nl = e - m * R;
+    if (!split) {
+        for (int e = threadIdx.x; e < E; e += GV_T) {
+            const int m = e >> (4 + lgRG), nl = e & (R - 1);
+            float s = red[m * RP + nl];
+            for (int k2 = 1; k2 < KW; k2++) s = __fadd_rn(s, red[(k2 * 8 * MT8 + m) * RP + nl]);
+            if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, s);
+        }
+        return;
+    }
+    cg::cluster_group cluster = cg::this_cluster();
+    const int S = (int)gridDim.y, rank = (int)cluster.block_rank(), CH = (E + S - 1) / S;
+    float *recv = (float *)(gv_smem + off_recv); /* [S][CH]: slice s's values of this CTA's entries */
+    cluster.barrier_wait(); /* every CTA of the cluster has started */
+    for (int e = threadIdx.x; e < E; e += GV_T) {
+        const int m = e >> (4 + lgRG), nl = e & (R - 1);
         float s = red[m * RP + nl];
         for (int k2 = 1; k2 < KW; k2++) s = __fadd_rn(s, red[(k2 * 8 * MT8 + m) * RP + nl]);
-        if (split) red[m * RP + nl] = s;
-        else if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, s);
+        const int y = e / CH;
+        if (y == rank) red[m * RP + nl] = s;
+        else cluster.map_shared_rank(recv, y)[rank * CH + (e - y * CH)] = s;
     }
-    if (!split) return;
-    namespace cg = cooperative_groups;
-    cg::cluster_group cluster = cg::this_cluster();
-    cluster.sync();
-    const int S = (int)gridDim.y, rank = (int)cluster.block_rank();
-    for (int e = rank * E / S + (int)threadIdx.x; e < (rank + 1) * E / S; e += GV_THREADS) {
-        const int m = e / R, nl = e - m * R;
+    cluster.barrier_arrive();
+    cluster.barrier_wait();
+    for (int e = rank * CH + (int)threadIdx.x; e < min(E, (rank + 1) * CH); e += GV_T) {
+        const int m = e >> (4 + lgRG), nl = e & (R - 1);
         float s = 0.0f;
         for (int y = 0; y < S; y++) {
-            const float p = cluster.map_shared_rank(red, y)[m * RP + nl];
+            const float p = y == rank ? red[m * RP + nl] : recv[y * CH + (e - rank * CH)];
             s = y ? __fadd_rn(s, p) : p;
         }
         if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, s);
     }
-    cluster.sync(); /* keep this CTA's shared memory alive until every reader is done */
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -271,27 +376,36 @@ static int gv_smem_optin(void) {
     return cached[dev];
 }
 
-/* Diagnostic (benchmarks/notes/gemm.md run 5): FP4KIT_GEMM_GEMV_S=n forces n K slices. */
+/* Diagnostics (benchmarks/notes/gemm.md run 5): FP4KIT_GEMM_GEMV_S=n forces n K slices,
+ * FP4KIT_GEMM_GEMV_RING=0 the register double buffer where the ring would fit. */
+static int gv_env(const char *name, int dflt) {
+    const char *e = getenv(name);
+    return e && e[0] ? atoi(e) : dflt;
+}
 static int gv_env_s(void) {
     static int v = -1;
     if (v < 0) {
-        const char *e = getenv("FP4KIT_GEMM_GEMV_S");
-        v = e ? atoi(e) : 0;
+        v = gv_env("FP4KIT_GEMM_GEMV_S", 0);
         if (v < 0 || v > 8) v = 0;
     }
     return v;
 }
+static int gv_env_ring(void) {
+    static int v = -1;
+    if (v < 0) v = gv_env("FP4KIT_GEMM_GEMV_RING", 1) != 0;
+    return v;
+}
 
-template <int MT8, bool NV>
-static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int RG, int S,
-                         int cps, size_t smem, const fp4_epilogue &epi) {
-    auto kern = w4a16_gemv_kernel<MT8, NV>;
+template <int MT8, bool NV, bool RING>
+static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int lgRG, int S,
+                         int cps, int off_recv, int off_ring, size_t smem, const fp4_epilogue &epi) {
+    auto kern = w4a16_gemv_kernel<MT8, NV, RING>;
     static int attr_done[64];
     FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = dim3(fp4_cdiv(b.rows, 16 * RG), (unsigned)S, 1);
-    cfg.blockDim = dim3(GV_THREADS);
+    cfg.gridDim = dim3(fp4_cdiv(b.rows, 16 << lgRG), (unsigned)S, 1);
+    cfg.blockDim = dim3(GV_T);
     cfg.dynamicSmemBytes = smem;
     cfg.stream = (cudaStream_t)fp4_context_stream(ctx);
     cudaLaunchAttribute attr[1];
@@ -301,9 +415,22 @@ static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_ope
     attr[0].val.clusterDim.z = 1;
     cfg.attrs = attr;
     cfg.numAttrs = S > 1 ? 1 : 0;
-    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, RG, cps, epi));
+    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, off_recv, off_ring, epi));
     FP4_LAUNCH_CHECK("w4a16_gemv_kernel");
     return FP4_OK;
+}
+
+/* ring: M <= 8 only (with two activation tiles ptxas spills ~300 bytes in the ring loop) */
+static fp4_status gv_run_any(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int lgRG, int S,
+                             int cps, int off_recv, int off_ring, size_t smem, bool ring, const fp4_epilogue &epi) {
+    if (a.rows <= 8 && ring)
+        return b.nv ? gv_run<1, true, true>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi)
+                    : gv_run<1, false, true>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi);
+    if (a.rows <= 8)
+        return b.nv ? gv_run<1, true, false>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi)
+                    : gv_run<1, false, false>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi);
+    return b.nv ? gv_run<2, true, false>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi)
+                : gv_run<2, false, false>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi);
 }
 
 /* Plan and launch. Returns false (nothing launched) when the activation slice cannot fit in
@@ -316,26 +443,31 @@ bool gemm_gemv_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operan
      * CTA stages half of A and covers twice the rows: half the activation traffic) */
     int S = gv_env_s() ? gv_env_s() : (M > 4 ? 2 : 1);
     if (S > kch) S = (int)kch;
-    /* rows per CTA: 16 RG, the smallest RG (power of 2, <= 16) that keeps the grid to one CTA
+    /* rows per CTA: 16 RG, the smallest RG (power of 2, <= GV_W) that keeps the grid to one CTA
      * per SM */
-    int RG = 1;
-    while (RG < 16 && (int64_t)fp4_cdiv(N, 16 * RG) * S > sms) RG *= 2;
-    const int64_t ntiles = fp4_cdiv(N, 16 * RG);
+    int lgRG = 0;
+    while ((1 << lgRG) < GV_W && (int64_t)fp4_cdiv(N, 16 << lgRG) * S > sms) lgRG++;
+    const int64_t ntiles = fp4_cdiv(N, 16 << lgRG);
     /* small N: more slices fill the machine */
     if (!gv_env_s())
         while (S < 8 && 2 * S <= kch && ntiles * 2 * S <= sms) S *= 2;
-    const int KW = GV_WARPS / RG;
+    const int KW = GV_W >> lgRG, R = 16 << lgRG;
+    const size_t optin = (size_t)gv_smem_optin();
     for (;;) {
         const int cps = (int)((kch + S - 1) / S);
         const int Sa = (int)((kch + cps - 1) / cps); /* slices actually used (every one non-empty) */
         const size_t abytes = (size_t)M * (cps * 256 + 16);
-        const size_t rbytes = (size_t)KW * 8 * MT8 * (16 * RG + 4) * 4;
-        const size_t smem = GV_LUT_BYTES + (abytes > rbytes ? abytes : rbytes);
-        if (smem <= (size_t)gv_smem_optin()) {
-            if (MT8 == 1) *st = b.nv ? gv_run<1, true>(ctx, a, b, K, RG, Sa, cps, smem, epi)
-                                     : gv_run<1, false>(ctx, a, b, K, RG, Sa, cps, smem, epi);
-            else *st = b.nv ? gv_run<2, true>(ctx, a, b, K, RG, Sa, cps, smem, epi)
-                            : gv_run<2, false>(ctx, a, b, K, RG, Sa, cps, smem, epi);
+        const size_t rbytes = (size_t)KW * 8 * MT8 * (R + 4) * 4;
+        const size_t recv = Sa > 1 ? (size_t)Sa * ((M * R + Sa - 1) / Sa) * 4 : 0;
+        const size_t base = GV_LUT_BYTES + (abytes > rbytes ? abytes : rbytes);
+        const int off_recv = (int)base, off_ring = (int)((base + recv + 127) / 128 * 128);
+        const size_t ring = (size_t)GV_DR * 40 * GV_T;
+        if (MT8 == 1 && gv_env_ring() && off_ring + ring <= optin) {
+            *st = gv_run_any(ctx, a, b, K, lgRG, Sa, cps, off_recv, off_ring, off_ring + ring, true, epi);
+            return true;
+        }
+        if (base + recv <= optin) {
+            *st = gv_run_any(ctx, a, b, K, lgRG, Sa, cps, off_recv, off_ring, base + recv, false, epi);
             return true;
         }
         if (S >= 8 || S >= kch) return false;
