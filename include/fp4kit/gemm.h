@@ -28,9 +28,17 @@ typedef enum fp4_gemm_algo {
     FP4_GEMM_ALGO_AUTO = 0,     /* fastest measured on H100: FUSED for M <= 128; TWO_PASS for
                                    M > 128 (decode once, then cuBLASLt BF16 at wgmma speed) when
                                    C is NULL or has D's dtype and the workspace can grow to
-                                   2·(N + M)·K bytes + 32 MiB, else FUSED */
+                                   2·(N + M)·K bytes + 32 MiB, else FUSED. Two-pass measured
+                                   faster than the fused wgmma kernel at every M from 256 to 8192
+                                   (W4A16 ~80-100 % vs 61-73 % of cuBLASLt BF16, W4A4 ~82-96 % vs
+                                   44-54 %; benchmarks/notes/gemm.md run 6), so AUTO takes the
+                                   fused kernel above M = 128 only where two-pass cannot run */
     FP4_GEMM_ALGO_FUSED = 1,    /* tensor-core kernels reading packed codes and block scales
-                                   directly; no BF16 copy of an FP4 operand is ever written */
+                                   directly; no BF16 copy of an FP4 operand is ever written.
+                                   M > 128 on compute capability 9.0 (H100/H200): the
+                                   warp-specialized wgmma kernel (kernels/gemm_wgmma.cu, needs
+                                   K % 32 == 0, or NVFP4 K % 16 == 0, and for W4A16 an activation
+                                   row stride % 8 == 0); otherwise the mma.sync tiled kernel */
     FP4_GEMM_ALGO_TWO_PASS = 2  /* baseline / cross-check: decode each FP4 operand to a BF16
                                    buffer (e2m1 * block scale, exact) in the context workspace,
                                    then cuBLASLt BF16 with alpha * alpha_t as a device scalar */
