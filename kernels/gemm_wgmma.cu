@@ -54,7 +54,7 @@
 #include "gemm_wgmma.h"
 
 #ifndef GEMM_WGMMA_DEFAULT
-#define GEMM_WGMMA_DEFAULT 1 /* gpu_gemm passed on the H100 (runs 6-8, benchmarks/notes/gemm.md) */
+#define GEMM_WGMMA_DEFAULT 1 /* gpu_gemm passed on the H100 (benchmarks/notes/gemm.md run 6) */
 #endif
 #ifndef GEMM_WGMMA_AHEAD_DEFAULT
 #define GEMM_WGMMA_AHEAD_DEFAULT 2
