@@ -5,19 +5,21 @@
  *   ld % 8 == 0), W packed E2M1 [N, K/2] (16-byte aligned) with block scales [N, K/bw] (4-byte
  *   aligned; NVFP4: E4M3 per 16, MXFP4: E8M0 per 32), K % 128 == 0, 1 <= M <= 16.
  *
- * w4a16_gemv_kernel<MT8, NV, RING> — about one CTA per SM, 512 threads = 16 warps, no workspace:
+ * w4a16_gemv_kernel<MT8, NV> — about one CTA per SM, 512 threads = 16 warps, no workspace:
  *   grid (ceil(N / 16 RG), S). CTA (x, y) owns weight rows [16 RG x, +16 RG) and the K slice of
  *   128-K chunks [y cps, (y+1) cps). Warp w = (rg = w % RG, kw = w / RG) owns the 16 rows
  *   16 rg .. +15 of the tile and the slice's chunks kw, kw + KW, kw + 2 KW, ... (KW = 16 / RG):
  *   the KW warps of a row group read KW neighbouring chunks of the same rows at any time.
- *   RG and S are chosen so that about one CTA runs per SM (gemm_gemv_launch); S > 1 CTAs of one
- *   row tile form a thread-block cluster (1, S, 1) (M > 4: S = 2 halves the activation bytes).
+ *   RG and S are chosen so that about one CTA runs per SM (gemm_gemv_launch): S = 1 whenever the
+ *   activation slice fits in shared memory, else the S > 1 CTAs of one row tile form a
+ *   thread-block cluster (1, S, 1).
+ *   - First: one bulk L2 prefetch (cp.async.bulk.prefetch.L2) per weight row of the tile (its K
+ *     slice) and of the tile's scale rows. DRAM streams the whole tile at full rate whatever the
+ *     decode does; the register loads below mostly hit L2.
  *   - Weights are the mma's A operand (m16 = 16 weight rows), activations its B operand (n8 =
- *     8 rows of A; MT8 = 2 tiles for M 9..16). Lane (g, t) streams rows 16 rg + g and + 8, 16 B
- *     each per chunk (codes K 32t .. 32t+31 of the chunk, L2::256B prefetch hint) and their scale
- *     bytes. RING (M <= 8): through a private cp.async ring of GV_DR chunks in shared memory
- *     (each lane reads back only what it copied: no barrier, no register buffers); otherwise two
- *     register buffers, the load for step j + 2 issued once step j is decoded.
+ *     8 rows of A; MT8 = 2 tiles for M 9..16). Lane (g, t) loads rows 16 rg + g and + 8, 16 B
+ *     each per chunk (codes K 32t .. 32t+31 of the chunk) and their scale bytes into two
+ *     register buffers; the load for step j + 2 is issued once step j is decoded (no copies).
  *   - Decode by table, exact: each packed byte holds two codes of consecutive K = one bf16x2
  *     fragment register. A 64 KB shared table row v (256 B) holds 32 copies (one per lane: no
  *     bank conflicts) of the bf16x2 pair (e2m1(v & 15), e2m1(v >> 4)) and 32 copies of the
@@ -30,14 +32,13 @@
  *     16 bytes A[m][32t+8j .. +7] = one LDS.128 from the staged slice (row stride ≡ 16 mod 128,
  *     16-byte unit u at u ^ (((u >> 3) & 1) << 1): conflict-free). Lanes whose activation row
  *     g (+8) is >= M skip that load (their output column is never stored).
- *   - Activation slice [M][cps*128] staged once by cp.async (register path: the chunks of every
- *     warp's first two steps first, the rest while those are computed).
+ *   - Activation slice [M][cps*128] staged by cp.async in two groups: the chunks of every warp's
+ *     first two steps, then the rest while those are computed.
  *   - Reduction, fixed order (bit-identical run to run): the KW warps of a row group write their
  *     FP32 partials to shared memory, summed in kw order; S > 1: each CTA pushes the entries that
  *     another slice's CTA owns into that CTA's receive buffer (distributed shared memory), one
  *     cluster barrier, the owner sums the S slices in slice order and runs the epilogue.
- * Shared memory: 64 KB table + max(activation slice, reduction tile) + receive buffer (S > 1)
- * + ring (GV_DR x 40 B x 512).
+ * Shared memory: 64 KB table + max(activation slice, reduction tile) + receive buffer (S > 1).
  */
 #include <cooperative_groups.h>
 #include <stdlib.h>
@@ -47,7 +48,6 @@
 
 #define GV_W 16                /* warps per CTA (32 warps at 64 registers spill) */
 #define GV_T (32 * GV_W)
-#define GV_DR 4                /* RING: chunks in flight per lane */
 #define GV_LUT_BYTES 65536     /* 256 rows x (32 pair copies + 32 scale copies) x 4 B */
 #define GV_KCHUNK 128
 
@@ -94,21 +94,10 @@ __device__ __forceinline__ void gv_load(gv_chunk &b, const uint8_t *pw0, const u
     }
 }
 
-__device__ __forceinline__ void gv_cp16(uint32_t dst, const void *src) {
-    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
-}
-__device__ __forceinline__ void gv_cp4(uint32_t dst, const void *src) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(src));
-}
-__device__ __forceinline__ uint4 gv_lds16(uint32_t addr) {
-    uint4 r;
-    asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "r"(addr));
-    return r;
-}
-__device__ __forceinline__ uint32_t gv_lds4(uint32_t addr) {
-    uint32_t r;
-    asm volatile("ld.shared.u32 %0, [%1];" : "=r"(r) : "r"(addr));
-    return r;
+/* Ask L2 for `bytes` (multiple of 16, 16-byte aligned) from p on: the bulk-copy unit streams them
+ * without holding registers or issue slots (sm_90). */
+__device__ __forceinline__ void gv_prefetch_l2(const void *p, uint32_t bytes) {
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 }
 
 /* Decode one chunk (exact) and issue its 8 MT8 mma. Scale byte k (0: first 16 codes, 1: second;
@@ -145,11 +134,9 @@ __device__ __forceinline__ void gv_mma_chunk(float (&acc)[MT8][4], const gv_chun
     }
 }
 
-/* RING: weights go through a per-lane cp.async ring of GV_DR chunks in shared memory (each lane
- * reads back only what it copied: no barrier); otherwise two register buffers. */
-template <int MT8, bool NV, bool RING>
+template <int MT8, bool NV>
 __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gemm_operand b, int64_t K, int lgRG,
-                                                           int cps, int off_recv, int off_ring, fp4_epilogue epi) {
+                                                           int cps, int off_recv, int pf, fp4_epilogue epi) {
     extern __shared__ __align__(128) uint8_t gv_smem[];
     constexpr int BW = NV ? 16 : 32;
     namespace cg = cooperative_groups;
@@ -170,57 +157,51 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     /* weight rows of this lane (clamped: rows >= N compute values never stored) */
     const int64_t r0 = min(n0 + 16 * rg + g, N - 1), r1 = min(n0 + 16 * rg + 8 + g, N - 1);
     const int64_t c0 = cb + kw;
+    /* 0. the whole weight tile of this CTA (codes of its K slice, scales of the full rows) into L2
+     * at once: DRAM streams at full rate whatever the decode does; the loads below then hit L2 */
+    if (pf) {
+        const int rows = (int)min((int64_t)R, N - n0);
+        if ((int)threadIdx.x < rows)
+            gv_prefetch_l2((const uint8_t *)b.data + (n0 + threadIdx.x) * (K / 2) + cb * 64, (uint32_t)nc * 64u);
+        if (threadIdx.x == GV_T - 1) {
+            const uint8_t *sp = b.scales + n0 * (K / BW);
+            const int64_t sb = ((int64_t)rows * (K / BW)) & ~(int64_t)15;
+            for (int64_t o = 0; o < sb; o += 32768) gv_prefetch_l2(sp + o, (uint32_t)min((int64_t)32768, sb - o));
+        }
+    }
     const uint8_t *pw0 = (const uint8_t *)b.data + r0 * (K / 2) + c0 * 64 + 16 * t;
     const uint8_t *pw1 = (const uint8_t *)b.data + r1 * (K / 2) + c0 * 64 + 16 * t;
-    /* scale bytes: RING copies the 4-byte word holding them, else loads them (u16 NVFP4, u8 MX) */
-    const int sofs = RING ? (NV ? 4 * (t >> 1) : 0) : (NV ? 2 * t : t);
-    const uint8_t *ps0 = b.scales + r0 * (K / BW) + c0 * (GV_KCHUNK / BW) + sofs;
-    const uint8_t *ps1 = b.scales + r1 * (K / BW) + c0 * (GV_KCHUNK / BW) + sofs;
+    /* scale bytes of the lane's 32 codes: u16 (NVFP4, two blocks) or u8 (MXFP4) */
+    const uint8_t *ps0 = b.scales + r0 * (K / BW) + c0 * (GV_KCHUNK / BW) + (NV ? 2 * t : t);
+    const uint8_t *ps1 = b.scales + r1 * (K / BW) + c0 * (GV_KCHUNK / BW) + (NV ? 2 * t : t);
     const int wst = 64 * KW, sst = (GV_KCHUNK / BW) * KW; /* bytes between a warp's steps */
-    const uint32_t selb = RING ? (NV ? 2u * (t & 1) : (uint32_t)t) : 0u;
-    const uint32_t sel0 = 0x5504u | (selb << 4), sel1 = sel0 + 0x10u;
+    const uint32_t sel0 = 0x5504u, sel1 = 0x5514u;
 
-    /* 1. activation slice [M][nc*128] -> shared (cp.async), 16-byte unit u of row m at
-     * m*RS + 16*(u ^ sw). RING: one group, then the weight ring (GV_DR groups); else weights by
-     * register loads first and A in two groups: the chunks of every warp's first two steps (the
-     * prefix 0 .. 2KW-1), then the rest. */
+    /* 1. the first two steps' weights into registers, then the activation slice [M][nc*128] ->
+     * shared (cp.async), 16-byte unit u of row m at m*RS + 16*(u ^ sw), in two groups: the chunks
+     * of every warp's first two steps (the prefix 0 .. 2KW-1), then the rest. */
     gv_chunk bA, bB;
-    const uint32_t rc = smem0 + off_ring + 16u * threadIdx.x, rs = smem0 + off_ring + GV_DR * 32 * GV_T + 4u * threadIdx.x;
-    if (!RING) {
-        if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1);
-        if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst);
-    }
+    if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1);
+    if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst);
     {
-        const int upr = nc * 16, u0 = RING ? upr : min(upr, 32 * KW);
+        const int upr = nc * 16, u0 = min(upr, 32 * KW);
         for (int m = 0; m < (int)M; m++) {
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
             for (int u = threadIdx.x; u < u0; u += GV_T)
                 cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
         }
         cp_async_commit();
-        if (!RING) {
-            for (int m = 0; m < (int)M; m++) {
-                const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
-                for (int u = u0 + threadIdx.x; u < upr; u += GV_T)
-                    cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
-            }
-            cp_async_commit();
+        for (int m = 0; m < (int)M; m++) {
+            const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
+            for (int u = u0 + threadIdx.x; u < upr; u += GV_T)
+                cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
         }
-    }
-    if (RING) {
-#pragma unroll
-        for (int d = 0; d < GV_DR; d++) {
-            if (d < wn) {
-                gv_cp16(rc + d * 32 * GV_T, pw0 + d * wst);
-                gv_cp16(rc + d * 32 * GV_T + 16 * GV_T, pw1 + d * wst);
-                gv_cp4(rs + d * 8 * GV_T, ps0 + d * sst);
-                gv_cp4(rs + d * 8 * GV_T + 4 * GV_T, ps1 + d * sst);
-            }
-            cp_async_commit();
-        }
+        cp_async_commit();
     }
     const float at = epi_alpha_t(epi);
-    if (split) cg::this_cluster().barrier_arrive(); /* phase 1: "started" (DSMEM rule) */
+    /* cluster phase 1 = "every CTA has started" (the rule before touching distributed shared
+     * memory). Relaxed: a release here would wait for the weight loads in flight. */
+    if (split) asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
 
     /* 2. decode table: thread (v, h) fills half-row h of row v; pieces rotated by thread so a
      * quarter-warp's 16-byte stores hit 8 different bank groups */
@@ -238,8 +219,7 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
 #pragma unroll
         for (int q = 0; q < 8; q++) *(uint4 *)(gv_smem + v * 256 + h * 128 + 16 * ((q + threadIdx.x) & 7)) = v4;
     }
-    if (RING) cp_async_wait<GV_DR>(); /* the activation group */
-    else cp_async_wait<1>();
+    cp_async_wait<1>();
     __syncthreads();
 
     /* 3. stream: step j = chunk kw + j KW */
@@ -256,30 +236,7 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
 #pragma unroll
         for (int i = 0; i < 4; i++) acc[mt][i] = 0.0f;
 
-    if (RING) {
-        for (int j0 = 0; j0 < wn; j0 += GV_DR) {
-#pragma unroll
-            for (int d = 0; d < GV_DR; d++) {
-                const int j = j0 + d;
-                if (j >= wn) break;
-                cp_async_wait<GV_DR - 1>();
-                gv_chunk c;
-                c.q0 = gv_lds16(rc + d * 32 * GV_T);
-                c.q1 = gv_lds16(rc + d * 32 * GV_T + 16 * GV_T);
-                c.s0 = gv_lds4(rs + d * 8 * GV_T);
-                c.s1 = gv_lds4(rs + d * 8 * GV_T + 4 * GV_T);
-                gv_mma_chunk<MT8, NV>(acc, c, sel0, sel1, lut, lane4, aLo + j * ast, aHi + j * ast, RS8, pa0, pa1);
-                /* refill after the mma (which consumed the loaded registers): no read-after-reuse */
-                if (j + GV_DR < wn) {
-                    gv_cp16(rc + d * 32 * GV_T, pw0 + (j + GV_DR) * wst);
-                    gv_cp16(rc + d * 32 * GV_T + 16 * GV_T, pw1 + (j + GV_DR) * wst);
-                    gv_cp4(rs + d * 8 * GV_T, ps0 + (j + GV_DR) * sst);
-                    gv_cp4(rs + d * 8 * GV_T + 4 * GV_T, ps1 + (j + GV_DR) * sst);
-                }
-                cp_async_commit();
-            }
-        }
-    } else {
+    {
         /* two register buffers; the load for step j + 2 is issued once step j is decoded */
         if (wn > 0) {
             gv_mma_chunk<MT8, NV>(acc, bA, sel0, sel1, lut, lane4, aLo, aHi, RS8, pa0, pa1);
@@ -376,8 +333,8 @@ static int gv_smem_optin(void) {
     return cached[dev];
 }
 
-/* Diagnostics (benchmarks/notes/gemm.md run 5): FP4KIT_GEMM_GEMV_S=n forces n K slices,
- * FP4KIT_GEMM_GEMV_RING=0 the register double buffer where the ring would fit. */
+/* Diagnostics (benchmarks/notes/gemm.md run 5): FP4KIT_GEMM_GEMV_S=n forces n K slices;
+ * FP4KIT_GEMM_GEMV_PF=0 turns the L2 prefetch of the weight tile off. */
 static int gv_env(const char *name, int dflt) {
     const char *e = getenv(name);
     return e && e[0] ? atoi(e) : dflt;
@@ -390,16 +347,16 @@ static int gv_env_s(void) {
     }
     return v;
 }
-static int gv_env_ring(void) {
+static int gv_env_pf(void) {
     static int v = -1;
-    if (v < 0) v = gv_env("FP4KIT_GEMM_GEMV_RING", 1) != 0;
+    if (v < 0) v = gv_env("FP4KIT_GEMM_GEMV_PF", 1) != 0;
     return v;
 }
 
-template <int MT8, bool NV, bool RING>
+template <int MT8, bool NV>
 static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int lgRG, int S,
-                         int cps, int off_recv, int off_ring, size_t smem, const fp4_epilogue &epi) {
-    auto kern = w4a16_gemv_kernel<MT8, NV, RING>;
+                         int cps, int off_recv, size_t smem, const fp4_epilogue &epi) {
+    auto kern = w4a16_gemv_kernel<MT8, NV>;
     static int attr_done[64];
     FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
     cudaLaunchConfig_t cfg;
@@ -415,22 +372,9 @@ static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_ope
     attr[0].val.clusterDim.z = 1;
     cfg.attrs = attr;
     cfg.numAttrs = S > 1 ? 1 : 0;
-    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, off_recv, off_ring, epi));
+    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, off_recv, gv_env_pf(), epi));
     FP4_LAUNCH_CHECK("w4a16_gemv_kernel");
     return FP4_OK;
-}
-
-/* ring: M <= 8 only (with two activation tiles ptxas spills ~300 bytes in the ring loop) */
-static fp4_status gv_run_any(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int lgRG, int S,
-                             int cps, int off_recv, int off_ring, size_t smem, bool ring, const fp4_epilogue &epi) {
-    if (a.rows <= 8 && ring)
-        return b.nv ? gv_run<1, true, true>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi)
-                    : gv_run<1, false, true>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi);
-    if (a.rows <= 8)
-        return b.nv ? gv_run<1, true, false>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi)
-                    : gv_run<1, false, false>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi);
-    return b.nv ? gv_run<2, true, false>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi)
-                : gv_run<2, false, false>(ctx, a, b, K, lgRG, S, cps, off_recv, off_ring, smem, epi);
 }
 
 /* Plan and launch. Returns false (nothing launched) when the activation slice cannot fit in
@@ -439,35 +383,44 @@ bool gemm_gemv_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operan
                       const fp4_epilogue &epi, fp4_status *st) {
     const int64_t M = a.rows, N = b.rows, kch = K / GV_KCHUNK;
     const int sms = gemm_sm_count(), MT8 = M <= 8 ? 1 : 2;
-    /* K slices: 1 for M <= 4 (the activation is cheap to re-read per row tile), 2 above (each
-     * CTA stages half of A and covers twice the rows: half the activation traffic) */
-    int S = gv_env_s() ? gv_env_s() : (M > 4 ? 2 : 1);
-    if (S > kch) S = (int)kch;
-    /* rows per CTA: 16 RG, the smallest RG (power of 2, <= GV_W) that keeps the grid to one CTA
-     * per SM */
-    int lgRG = 0;
-    while ((1 << lgRG) < GV_W && (int64_t)fp4_cdiv(N, 16 << lgRG) * S > sms) lgRG++;
-    const int64_t ntiles = fp4_cdiv(N, 16 << lgRG);
-    /* small N: more slices fill the machine */
-    if (!gv_env_s())
-        while (S < 8 && 2 * S <= kch && ntiles * 2 * S <= sms) S *= 2;
-    const int KW = GV_W >> lgRG, R = 16 << lgRG;
     const size_t optin = (size_t)gv_smem_optin();
-    for (;;) {
-        const int cps = (int)((kch + S - 1) / S);
-        const int Sa = (int)((kch + cps - 1) / cps); /* slices actually used (every one non-empty) */
+    /* rows per CTA for S slices: 16 RG, the smallest RG (power of 2, <= 16) that keeps the grid to
+     * one CTA per SM */
+    auto plan_rg = [&](int S) {
+        int lg = 0;
+        while ((1 << lg) < GV_W && (int64_t)fp4_cdiv(N, 16 << lg) * S > sms) lg++;
+        return lg;
+    };
+    /* shared memory of a plan; *cps_out / *sa_out / *recv_out: chunks per slice, slices used,
+     * receive-buffer offset */
+    auto plan_smem = [&](int S, int lg, int *cps_out, int *sa_out, int *recv_out) {
+        const int cps = (int)((kch + S - 1) / S), Sa = (int)((kch + cps - 1) / cps), R = 16 << lg;
         const size_t abytes = (size_t)M * (cps * 256 + 16);
-        const size_t rbytes = (size_t)KW * 8 * MT8 * (R + 4) * 4;
-        const size_t recv = Sa > 1 ? (size_t)Sa * ((M * R + Sa - 1) / Sa) * 4 : 0;
+        const size_t rbytes = (size_t)(GV_W >> lg) * 8 * MT8 * (R + 4) * 4;
         const size_t base = GV_LUT_BYTES + (abytes > rbytes ? abytes : rbytes);
-        const int off_recv = (int)base, off_ring = (int)((base + recv + 127) / 128 * 128);
-        const size_t ring = (size_t)GV_DR * 40 * GV_T;
-        if (MT8 == 1 && gv_env_ring() && off_ring + ring <= optin) {
-            *st = gv_run_any(ctx, a, b, K, lgRG, Sa, cps, off_recv, off_ring, off_ring + ring, true, epi);
-            return true;
-        }
-        if (base + recv <= optin) {
-            *st = gv_run_any(ctx, a, b, K, lgRG, Sa, cps, off_recv, off_ring, base + recv, false, epi);
+        const size_t recv = Sa > 1 ? (size_t)Sa * ((M * R + Sa - 1) / Sa) * 4 : 0;
+        *cps_out = cps, *sa_out = Sa, *recv_out = (int)base;
+        return base + recv;
+    };
+    /* K slices: one when the activation slice fits (no cluster; measured faster than two at
+     * 4096², M = 16, run 5), else 2, 4, 8 (a cluster of S CTAs per row tile); more when few row
+     * tiles leave SMs idle */
+    int S = gv_env_s() ? gv_env_s() : 1;
+    if (S > kch) S = (int)kch;
+    int cps, Sa, off_recv;
+    if (!gv_env_s()) {
+        while (S < 8 && S < kch && plan_smem(S, plan_rg(S), &cps, &Sa, &off_recv) > optin) S *= 2;
+        const int64_t ntiles = fp4_cdiv(N, 16 << plan_rg(S));
+        while (S < 8 && 2 * S <= kch && ntiles * 2 * S <= sms) S *= 2;
+    }
+    for (;;) {
+        const int lgRG = plan_rg(S);
+        const size_t smem = plan_smem(S, lgRG, &cps, &Sa, &off_recv);
+        if (smem <= optin) {
+            if (MT8 == 1) *st = b.nv ? gv_run<1, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, epi)
+                                     : gv_run<1, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, epi);
+            else *st = b.nv ? gv_run<2, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, epi)
+                            : gv_run<2, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, epi);
             return true;
         }
         if (S >= 8 || S >= kch) return false;
