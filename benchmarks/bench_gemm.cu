@@ -19,6 +19,11 @@
  *   rd_floor   a plain kernel reading the NVFP4 weight bytes once (codes + scales, 16-byte loads):
  *              what any W4A16 kernel must at least pay
  *   empty      an empty kernel of one CTA per SM: the per-call launch cost inside a graph
+ *   rd_pdl / empty_pdl  the same two launched with programmatic dependent launch (each kernel
+ *              triggers its dependents at its start and waits before its loads): the floors of
+ *              a PDL kernel such as w4a16_gemv_kernel's default
+ *   rd_act     rd_floor with one CTA per SM that also reads the whole BF16 activation [M, K]
+ *              (what a design staging all of A in every CTA pays on top: the L2 broadcast)
  * Build: cmake --build build --target bench_gemm ; run: ./build/benchmarks/bench_gemm
  *   [quick | small | gemv | gemvq [NK [M]]]  (quick: no M = 8192; small: only M <= 16; gemv: only
  *   M <= 16 and only w4a16_nv, w4a16_mx, lt_bf16, lt_fp8 and the floors; gemvq: only w4a16_nv —
@@ -339,7 +344,7 @@ static const char *vname[NV_] = {"w4a16_nv", "w4a16_fu", "w4a16_mx", "w4a16_2p",
 typedef struct {
     int64_t M, NK;
     double us[NV_];
-    double rd_us, empty_us; /* floors (M <= 16), -1 when not measured */
+    double rd_us, empty_us, rdp_us, emp_us, rda_us; /* floors (M <= 16), -1 when not measured */
 } row_t;
 
 static int only_gemv; /* mode "gemv" (1) or "gemvq" (2) */
@@ -347,10 +352,19 @@ static int only_gemv; /* mode "gemv" (1) or "gemvq" (2) */
 /* ---- floors for the weight-streaming (small M) cases ------------------------------------- */
 /* Read n16 16-byte words of codes and ns16 of scales once (grid-stride, 4 loads in flight per
  * thread); the XOR is stored only if it hits an impossible value, so nothing is optimized away. */
-__global__ void floor_read_kernel(const uint4 *codes, size_t n16, const uint4 *scales, size_t ns16, unsigned *sink) {
+__device__ __forceinline__ void floor_pdl(int pdl) {
+    if (pdl) asm volatile("griddepcontrol.launch_dependents;\n griddepcontrol.wait;" ::: "memory");
+}
+__global__ void floor_read_kernel(const uint4 *codes, size_t n16, const uint4 *scales, size_t ns16, unsigned *sink,
+                                  int pdl, const uint4 *act, size_t na16) {
+    floor_pdl(pdl);
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     uint32_t x = 0;
+    for (size_t j = threadIdx.x; j < na16; j += blockDim.x) { /* rd_act: the whole activation per CTA */
+        const uint4 v = __ldg(act + j);
+        x ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
     for (; i + 3 * stride < n16; i += 4 * stride) {
         uint4 v[4];
 #pragma unroll
@@ -368,19 +382,32 @@ __global__ void floor_read_kernel(const uint4 *codes, size_t n16, const uint4 *s
     }
     if (x == 0x9e3779b9u) *sink = x;
 }
-__global__ void floor_empty_kernel(void) {}
+__global__ void floor_empty_kernel(int pdl) { floor_pdl(pdl); }
 
-/* Graph of 10 calls (as the GEMMs), rotating over the same weight copies; µs per call. */
-static double floor_time(int which, fp4_qtensor *w, int rot, unsigned *sink) {
+/* Graph of 10 calls (as the GEMMs), rotating over the same weight copies; µs per call.
+ * which: 0 rd_floor, 1 empty, 2 rd_pdl, 3 empty_pdl, 4 rd_act (act: the BF16 activation). */
+static double floor_time(int which, fp4_qtensor *w, int rot, unsigned *sink, const void *act, size_t act_bytes) {
     int sms = 132;
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    const int pdl = which == 2 || which == 3, rd = which != 1 && which != 3;
     auto call = [&](int i) {
         for (int j = 0; j < 10; j++) {
             const fp4_qtensor *q = &w[(i * 10 + j) % rot];
-            if (which == 0)
-                floor_read_kernel<<<2 * sms, 512, 0, stream>>>((const uint4 *)q->data, fp4_qtensor_data_bytes(q) / 16,
-                                                               (const uint4 *)q->scales, fp4_qtensor_scale_bytes(q) / 16, sink);
-            else floor_empty_kernel<<<sms, 512, 0, stream>>>();
+            cudaLaunchConfig_t cfg;
+            memset(&cfg, 0, sizeof cfg);
+            cudaLaunchAttribute at[1];
+            at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            at[0].val.programmaticStreamSerializationAllowed = 1;
+            cfg.gridDim = dim3(rd && which != 4 ? 2 * sms : sms);
+            cfg.blockDim = dim3(512);
+            cfg.stream = stream;
+            cfg.attrs = at;
+            cfg.numAttrs = pdl;
+            if (rd)
+                cudaLaunchKernelEx(&cfg, floor_read_kernel, (const uint4 *)q->data, fp4_qtensor_data_bytes(q) / 16,
+                                   (const uint4 *)q->scales, fp4_qtensor_scale_bytes(q) / 16, sink, pdl,
+                                   (const uint4 *)act, which == 4 ? act_bytes / 16 : (size_t)0);
+            else cudaLaunchKernelEx(&cfg, floor_empty_kernel, pdl);
         }
     };
     call(0);
@@ -512,12 +539,20 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
                      vname[v], (long long)M, (long long)NK, row->us[v], tf, gb, xb, x8r);
     }
     row->M = M, row->NK = NK;
-    row->rd_us = row->empty_us = -1;
+    row->rd_us = row->empty_us = row->rdp_us = row->emp_us = row->rda_us = -1;
     if (M <= 16) {
         unsigned *sink = (unsigned *)dev_alloc(sizeof(unsigned));
-        row->rd_us = floor_time(0, wn, rot[V_W4A16_NV], sink);
-        row->empty_us = floor_time(1, wn, rot[V_W4A16_NV], sink);
+        row->rd_us = floor_time(0, wn, rot[V_W4A16_NV], sink, x, 2 * M * K);
+        row->empty_us = floor_time(1, wn, rot[V_W4A16_NV], sink, x, 2 * M * K);
+        row->rdp_us = floor_time(2, wn, rot[V_W4A16_NV], sink, x, 2 * M * K);
+        row->emp_us = floor_time(3, wn, rot[V_W4A16_NV], sink, x, 2 * M * K);
+        row->rda_us = floor_time(4, wn, rot[V_W4A16_NV], sink, x, 2 * M * K);
         fp4_device_free(sink);
+        if (row->rdp_us > 0)
+            BENCH_RESULT("gemm|rd_pdl M=%lld N=K=%lld|us=%.2f|weight_gbps=%.0f", (long long)M, (long long)NK, row->rdp_us,
+                         wbytes_nv / (row->rdp_us * 1e-6) / 1e9);
+        if (row->emp_us > 0) BENCH_RESULT("gemm|empty_pdl M=%lld N=K=%lld|us=%.2f", (long long)M, (long long)NK, row->emp_us);
+        if (row->rda_us > 0) BENCH_RESULT("gemm|rd_act M=%lld N=K=%lld|us=%.2f", (long long)M, (long long)NK, row->rda_us);
         if (row->rd_us > 0)
             BENCH_RESULT("gemm|rd_floor M=%lld N=K=%lld|us=%.2f|weight_gbps=%.0f", (long long)M, (long long)NK, row->rd_us,
                          wbytes_nv / (row->rd_us * 1e-6) / 1e9);
@@ -567,14 +602,16 @@ int main(int argc, char **argv) {
                u[V_FP8] > 0 ? u[V_FP8] / u[V_W4A16_NV] : 0, fl / (u[V_W4A16_NV] * 1e6), fl / (u[V_W4A4_NV] * 1e6),
                100.0 * u[V_BF16] / u[V_W4A16_NV], 100.0 * u[V_BF16] / u[V_W4A4_NV]);
     }
-    printf("\n%-6s %-5s %9s %9s %9s %9s %9s %9s   (µs; floors: rd_floor = read the NVFP4 weight once, empty = launch)\n",
-           "N=K", "M", "w4a16_nv", "w4a16_mx", "rd_floor", "empty", "need", "vs_bf16");
+    printf("\n%-6s %-5s %9s %9s %9s %9s %9s %9s %9s %9s %9s   (µs; floors: rd_floor = read the NVFP4 weight once, "
+           "empty = launch, _pdl = the same under PDL, rd_act = rd_floor + A read by every CTA)\n",
+           "N=K", "M", "w4a16_nv", "w4a16_mx", "rd_floor", "empty", "rd_pdl", "empty_pdl", "rd_act", "need", "vs_bf16");
     for (int i = 0; i < nr; i++) {
         if (rows[i].M > 16) continue;
         const double *u = rows[i].us;
         const double need = u[V_BF16] > 0 && u[V_FP8] > 0 ? fmin(u[V_BF16] / 2.5, u[V_FP8]) : -1;
-        printf("%-6lld %-5lld %9.1f %9.1f %9.1f %9.1f %9.1f %8.2fx  %s\n", (long long)rows[i].NK, (long long)rows[i].M,
-               u[V_W4A16_NV], u[V_W4A16_MX], rows[i].rd_us, rows[i].empty_us, need, u[V_BF16] / u[V_W4A16_NV],
+        printf("%-6lld %-5lld %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %8.2fx  %s\n", (long long)rows[i].NK,
+               (long long)rows[i].M, u[V_W4A16_NV], u[V_W4A16_MX], rows[i].rd_us, rows[i].empty_us, rows[i].rdp_us,
+               rows[i].emp_us, rows[i].rda_us, need, u[V_BF16] / u[V_W4A16_NV],
                u[V_W4A16_NV] > 0 && u[V_W4A16_NV] <= need && u[V_W4A16_NV] < u[V_FP8] ? "target met" : "target missed");
     }
     fp4_context_destroy(ctx);

@@ -13,8 +13,14 @@
  *   RG and S are chosen so that about one CTA runs per SM (gemm_gemv_launch): S = 1 whenever the
  *   activation slice fits in shared memory, else the S > 1 CTAs of one row tile form a
  *   thread-block cluster (1, S, 1).
- *   - Optional (pf, off by default: measured slower, run 5): one bulk L2 prefetch
- *     (cp.async.bulk.prefetch.L2) per weight row of the tile and of the tile's scale rows.
+ *   - Programmatic dependent launch (pdl >= 1, the default on sm_90): every CTA signals
+ *     griddepcontrol.launch_dependents at its start, so the next PDL launch on the stream (the
+ *     next layer's call) gets SMs as soon as this grid's CTAs leave them; the index math and the
+ *     decode-table build run before griddepcontrol.wait, every global access (weights,
+ *     activations, tensor scale, C, D) after it. pdl = 2 also asks L2 (prefetch.global.L2) for
+ *     the weight lines of the warp's first two steps before the wait — a hint only: L2 is the
+ *     coherence point, the loads after the wait see the previous grid's writes. pdl = 0: the
+ *     loads are issued before the table build (no PDL; the run-5 order).
  *   - Weights are the mma's A operand (m16 = 16 weight rows), activations its B operand (n8 =
  *     8 rows of A; MT8 = 2 tiles for M 9..16). Lane (g, t) loads rows 16 rg + g and + 8, 16 B
  *     each per chunk (codes K 32t .. 32t+31 of the chunk) and their scale bytes into two
@@ -32,7 +38,8 @@
  *     16-byte unit u at u ^ (((u >> 3) & 1) << 1): conflict-free). Lanes whose activation row
  *     g (+8) is >= M skip that load (their output column is never stored).
  *   - Activation slice [M][cps*128] staged by cp.async in two groups: the chunks of every warp's
- *     first two steps, then the rest while those are computed.
+ *     first two steps, then the rest while those are computed; with `rot` CTA x issues rows
+ *     from x mod M on (the CTAs ask L2 for different lines at once).
  *   - Reduction, fixed order (bit-identical run to run): the KW warps of a row group write their
  *     FP32 partials to shared memory, summed in kw order; S > 1: each CTA pushes the entries that
  *     another slice's CTA owns into that CTA's receive buffer (distributed shared memory), one
@@ -93,11 +100,19 @@ __device__ __forceinline__ void gv_load(gv_chunk &b, const uint8_t *pw0, const u
     }
 }
 
-/* Ask L2 for `bytes` (multiple of 16, 16-byte aligned) from p on: the bulk-copy unit streams them
- * without holding registers or issue slots (sm_90). */
-__device__ __forceinline__ void gv_prefetch_l2(const void *p, uint32_t bytes) {
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+/* Programmatic dependent launch (sm_90; no-ops when the launch had no PDL attribute). */
+__device__ __forceinline__ void gv_pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
 }
+__device__ __forceinline__ void gv_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+/* L2 prefetch hint for the line holding p (no register result, no ordering). */
+__device__ __forceinline__ void gv_prefetch_l2(const void *p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
 /* Decode one chunk (exact) and issue its 8 MT8 mma. Scale byte k (0: first 16 codes, 1: second;
  * MXFP4 one byte) of row g / g+8 sits where PRMT selector sel0 / sel1 (0x5504 | byte << 4) picks
@@ -135,7 +150,7 @@ __device__ __forceinline__ void gv_mma_chunk(float (&acc)[MT8][4], const gv_chun
 
 template <int MT8, bool NV>
 __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gemm_operand b, int64_t K, int lgRG,
-                                                           int cps, int off_recv, int pf, fp4_epilogue epi) {
+                                                           int cps, int off_recv, int mode, fp4_epilogue epi) {
     extern __shared__ __align__(128) uint8_t gv_smem[];
     constexpr int BW = NV ? 16 : 32;
     namespace cg = cooperative_groups;
@@ -147,6 +162,8 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     const int64_t cb = (int64_t)blockIdx.y * cps;     /* CTA's first chunk */
     const int nc = (int)min((int64_t)cps, kch - cb); /* chunks in the CTA's slice (>= 1) */
     const int wn = nc > kw ? (nc - kw + KW - 1) / KW : 0; /* this warp: steps j = chunks kw + j KW */
+    gv_pdl_trigger(); /* the next PDL grid may take SMs as this grid's CTAs leave them */
+    const int pdl = mode & 3, rot = mode >> 2 & 1;
     const int64_t n0 = (int64_t)blockIdx.x * R;
     const bool split = gridDim.y > 1;
     uint8_t *sA = gv_smem + GV_LUT_BYTES;
@@ -156,18 +173,6 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     /* weight rows of this lane (clamped: rows >= N compute values never stored) */
     const int64_t r0 = min(n0 + 16 * rg + g, N - 1), r1 = min(n0 + 16 * rg + 8 + g, N - 1);
     const int64_t c0 = cb + kw;
-    /* 0. (pf) the whole weight tile of this CTA (codes of its K slice, scales of the full rows)
-     * into L2 at once — measured slower than leaving the stream to the register loads (run 5) */
-    if (pf) {
-        const int rows = (int)min((int64_t)R, N - n0);
-        if ((int)threadIdx.x < rows)
-            gv_prefetch_l2((const uint8_t *)b.data + (n0 + threadIdx.x) * (K / 2) + cb * 64, (uint32_t)nc * 64u);
-        if (threadIdx.x == GV_T - 1) {
-            const uint8_t *sp = b.scales + n0 * (K / BW);
-            const int64_t sb = ((int64_t)rows * (K / BW)) & ~(int64_t)15;
-            for (int64_t o = 0; o < sb; o += 32768) gv_prefetch_l2(sp + o, (uint32_t)min((int64_t)32768, sb - o));
-        }
-    }
     const uint8_t *pw0 = (const uint8_t *)b.data + r0 * (K / 2) + c0 * 64 + 16 * t;
     const uint8_t *pw1 = (const uint8_t *)b.data + r1 * (K / 2) + c0 * 64 + 16 * t;
     /* scale bytes of the lane's 32 codes: u16 (NVFP4, two blocks) or u8 (MXFP4) */
@@ -178,26 +183,36 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
 
     /* 1. the first two steps' weights into registers, then the activation slice [M][nc*128] ->
      * shared (cp.async), 16-byte unit u of row m at m*RS + 16*(u ^ sw), in two groups: the chunks
-     * of every warp's first two steps (the prefix 0 .. 2KW-1), then the rest. */
+     * of every warp's first two steps (the prefix 0 .. 2KW-1), then the rest. Without PDL this
+     * runs before the table build (hides the DRAM latency under it); with PDL after the wait. */
     gv_chunk bA, bB;
-    if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1);
-    if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst);
-    {
+    auto issue_loads = [&]() {
+        if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1);
+        if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst);
         const int upr = nc * 16, u0 = min(upr, 32 * KW);
-        for (int m = 0; m < (int)M; m++) {
+        /* rot: CTA x starts at row x mod M (the CTAs request different activation lines at
+         * once instead of all the same ones: spreads the L2 slices' load) */
+        const int m0 = rot ? (int)(blockIdx.x % (unsigned)M) : 0;
+        for (int mi = 0; mi < (int)M; mi++) {
+            const int m = mi + m0 < (int)M ? mi + m0 : mi + m0 - (int)M;
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
             for (int u = threadIdx.x; u < u0; u += GV_T)
                 cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
         }
         cp_async_commit();
-        for (int m = 0; m < (int)M; m++) {
+        for (int mi = 0; mi < (int)M; mi++) {
+            const int m = mi + m0 < (int)M ? mi + m0 : mi + m0 - (int)M;
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
             for (int u = u0 + threadIdx.x; u < upr; u += GV_T)
                 cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
         }
         cp_async_commit();
+    };
+    if (!pdl) issue_loads();
+    else if (pdl == 2) { /* L2 hint for the first two steps' weight lines (before the wait) */
+        if (wn > 0) gv_prefetch_l2(pw0), gv_prefetch_l2(pw1);
+        if (wn > 1) gv_prefetch_l2(pw0 + wst), gv_prefetch_l2(pw1 + wst);
     }
-    const float at = epi_alpha_t(epi);
     /* cluster phase 1 = "every CTA has started" (the rule before touching distributed shared
      * memory). Relaxed: a release here would wait for the weight loads in flight. */
     if (split) asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
@@ -218,6 +233,12 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
 #pragma unroll
         for (int q = 0; q < 8; q++) *(uint4 *)(gv_smem + v * 256 + h * 128 + 16 * ((q + threadIdx.x) & 7)) = v4;
     }
+    /* everything above touched no global memory: wait here for the previous grid (PDL) */
+    if (pdl) {
+        gv_pdl_wait();
+        issue_loads();
+    }
+    const float at = epi_alpha_t(epi);
     cp_async_wait<1>();
     __syncthreads();
 
@@ -332,10 +353,10 @@ static int gv_smem_optin(void) {
     return cached[dev];
 }
 
-/* Diagnostics (benchmarks/notes/gemm.md run 5): FP4KIT_GEMM_GEMV_S=n forces n K slices;
- * FP4KIT_GEMM_GEMV_PF=1 turns on the L2 bulk prefetch of the weight tile — off by default: it
- * measured 12–18 % slower at M = 1 and 8192² M = 16 (21.8 vs 18.5 µs at 8192², M = 1), equal at
- * 4096² M = 16; to be deleted at the next device run that can re-verify the kernel. */
+/* Diagnostics (benchmarks/notes/gemm.md runs 5, 8): FP4KIT_GEMM_GEMV_S=n forces n K slices;
+ * FP4KIT_GEMM_GEMV_PDL=0|1|2 the programmatic-dependent-launch mode (see the kernel comment;
+ * default GV_PDL_DEFAULT on compute capability >= 9.0, 0 below); FP4KIT_GEMM_GEMV_ROT=0|1 the
+ * activation staging order (default GV_ROT_DEFAULT). Same results in every mode. */
 static int gv_env(const char *name, int dflt) {
     const char *e = getenv(name);
     return e && e[0] ? atoi(e) : dflt;
@@ -348,10 +369,24 @@ static int gv_env_s(void) {
     }
     return v;
 }
-static int gv_env_pf(void) {
-    static int v = -1;
-    if (v < 0) v = gv_env("FP4KIT_GEMM_GEMV_PF", 0) != 0;
-    return v;
+#ifndef GV_PDL_DEFAULT
+#define GV_PDL_DEFAULT 1
+#endif
+#ifndef GV_ROT_DEFAULT
+#define GV_ROT_DEFAULT 1
+#endif
+/* read per call (tests switch it); the compute capability is cached per device */
+static int gv_pdl_mode(void) {
+    static int cc_cached[64]; /* major + 1 */
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 0;
+    if (!cc_cached[dev]) {
+        int cc = 0;
+        if (cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) cc = 0;
+        cc_cached[dev] = cc + 1;
+    }
+    const int v = gv_env("FP4KIT_GEMM_GEMV_PDL", GV_PDL_DEFAULT);
+    return v < 0 || v > 2 || cc_cached[dev] - 1 < 9 ? 0 : v;
 }
 
 template <int MT8, bool NV>
@@ -366,14 +401,25 @@ static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_ope
     cfg.blockDim = dim3(GV_T);
     cfg.dynamicSmemBytes = smem;
     cfg.stream = (cudaStream_t)fp4_context_stream(ctx);
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = 1;
-    attr[0].val.clusterDim.y = (unsigned)S;
-    attr[0].val.clusterDim.z = 1;
+    cudaLaunchAttribute attr[2];
+    unsigned na = 0;
+    const int pdl = gv_pdl_mode();
+    if (S > 1) {
+        attr[na].id = cudaLaunchAttributeClusterDimension;
+        attr[na].val.clusterDim.x = 1;
+        attr[na].val.clusterDim.y = (unsigned)S;
+        attr[na].val.clusterDim.z = 1;
+        na++;
+    }
+    if (pdl) { /* may start under the previous kernel's tail; the kernel waits before any global access */
+        attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[na].val.programmaticStreamSerializationAllowed = 1;
+        na++;
+    }
     cfg.attrs = attr;
-    cfg.numAttrs = S > 1 ? 1 : 0;
-    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, off_recv, gv_env_pf(), epi));
+    cfg.numAttrs = na;
+    const int mode = pdl | (gv_env("FP4KIT_GEMM_GEMV_ROT", GV_ROT_DEFAULT) ? 4 : 0);
+    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, off_recv, mode, epi));
     FP4_LAUNCH_CHECK("w4a16_gemv_kernel");
     return FP4_OK;
 }

@@ -425,6 +425,117 @@ static void test_w4a16_small_m(void) {
         run_w4a16_case_ld(fp4_config_mxfp4(), gv_mx_cases[i], 1100 + i, gv_mx_cases[i].K + (i % 2 ? 8 : 0), i % 2 == 0);
 }
 
+/* Set an env switch for a block of cases and restore it after (keep: the saved value or NULL). */
+static char *env_push(const char *name, const char *val) {
+    const char *old = getenv(name);
+    char *keep = old ? strdup(old) : NULL;
+    setenv(name, val, 1);
+    return keep;
+}
+static void env_pop(const char *name, char *keep) {
+    if (keep) setenv(name, keep, 1);
+    else unsetenv(name);
+    free(keep);
+}
+
+/* The gemv kernel's other launch modes (kernels/gemm_w4a16_gemv.cu, FP4KIT_GEMM_GEMV_PDL /
+ * _ROT): no PDL (loads before the table build) with the plain staging order, and PDL with the
+ * L2 hint; a subset of the cases above, same bounds (one-slice, cluster and MXFP4 cases). */
+static void test_w4a16_small_m_modes(void) {
+    static const int pick_nv[] = {0, 3, 7, 8, 10}, pick_mx[] = {1, 4};
+    const char *modes[2][2] = {{"0", "0"}, {"2", "1"}};
+    for (int md = 0; md < 2; md++) {
+        char *kp = env_push("FP4KIT_GEMM_GEMV_PDL", modes[md][0]), *kr = env_push("FP4KIT_GEMM_GEMV_ROT", modes[md][1]);
+        for (size_t j = 0; j < NCASE(pick_nv); j++) {
+            const int i = pick_nv[j];
+            run_w4a16_case_ld(fp4_config_nvfp4(), gv_nv_cases[i], 1200 + 20 * md + i, gv_nv_cases[i].K + (i % 2 ? 8 : 0), 1);
+        }
+        for (size_t j = 0; j < NCASE(pick_mx); j++) {
+            const int i = pick_mx[j];
+            run_w4a16_case_ld(fp4_config_mxfp4(), gv_mx_cases[i], 1300 + 20 * md + i, gv_mx_cases[i].K + (i % 2 ? 8 : 0), 1);
+        }
+        env_pop("FP4KIT_GEMM_GEMV_ROT", kr), env_pop("FP4KIT_GEMM_GEMV_PDL", kp);
+    }
+}
+
+/* Programmatic dependent launch: `steps` gemv calls queued back to back, call i reading the
+ * BF16 output of call i-1 as its activation (read after write) and writing the buffer call i-1
+ * read (write after read; the other buffer starts as NaN poison). With PDL, call i starts while
+ * call i-1 still runs and must wait (griddepcontrol.wait) before every global access: a load
+ * issued early reads poison or a stale layer and the chain differs. The queued chain must equal
+ * to the bit the same chain with a device sync after every call, and its first call the CPU
+ * reference (bounds as above). alpha = 1 / rms of the first layer's output keeps the values
+ * in range along the chain. */
+static void run_gemv_chain(fp4_config cfg, int64_t M, int64_t NK, int steps, uint64_t seed, int check_ref) {
+    fp4t_rng r;
+    fp4t_rng_seed(&r, seed);
+    qpair w[2];
+    make_q(&r, cfg, NK, NK, &w[0]);
+    make_q(&r, cfg, NK, NK, &w[1]);
+    vpair x0, buf[2], d32;
+    make_v(&r, BF16, M, NK, NK, &x0);
+    make_v(&r, BF16, M, NK, NK, &buf[0]);
+    make_v(&r, BF16, M, NK, NK, &buf[1]);
+    make_v(&r, F32, M, NK, NK, &d32);
+    /* alpha from the CPU reference of layer 0's first row */
+    fp4_view x1 = x0.h, o1 = d32.h;
+    x1.rows = o1.rows = 1;
+    FP4T_ASSERT_OK(fp4_gemm_w4a16(NULL, &x1, &w[0].h, 1.0f, NULL, 0, &o1));
+    double ss = 0;
+    for (int64_t i = 0; i < NK; i++) ss += (double)((float *)d32.h.data)[i] * ((float *)d32.h.data)[i];
+    const float alpha = (float)(1.0 / sqrt(ss / (double)NK + 1e-30));
+    const size_t vb = v_bytes(&x0.h);
+    uint16_t *res[2][2];
+    for (int run = 0; run < 2; run++) { /* 0: queued, 1: sync after each call */
+        FP4T_ASSERT_OK(fp4_copy_to_device(ctx, buf[0].d.data, x0.h.data, vb));
+        memset(buf[1].h.data, 0xff, vb);
+        FP4T_ASSERT_OK(fp4_copy_to_device(ctx, buf[1].d.data, buf[1].h.data, vb));
+        FP4T_ASSERT_OK(fp4_context_sync(ctx));
+        for (int i = 0; i < steps; i++) {
+            FP4T_ASSERT_OK(fp4_gemm_w4a16(ctx, &buf[i & 1].d, &w[i & 1].d, alpha, NULL, 0, &buf[(i + 1) & 1].d));
+            if (run) FP4T_ASSERT_OK(fp4_context_sync(ctx));
+        }
+        for (int j = 0; j < 2; j++) {
+            res[run][j] = malloc(vb);
+            fetch(&buf[j], res[run][j]);
+        }
+    }
+    int nonfinite = 0;
+    for (int64_t i = 0; i < M * NK; i++) nonfinite += !isfinite(fp4_bf16_to_f32(res[0][steps & 1][i]));
+    CU_ASSERT_EQUAL(nonfinite, 0);
+    CU_ASSERT(memcmp(res[0][0], res[1][0], vb) == 0);
+    CU_ASSERT(memcmp(res[0][1], res[1][1], vb) == 0);
+    if (nonfinite || memcmp(res[0][0], res[1][0], vb) || memcmp(res[0][1], res[1][1], vb))
+        fprintf(stderr, "gemv chain %s M=%lld NK=%lld steps=%d: queued != synced (%d non-finite)\n",
+                fp4_format_name(cfg.format), (long long)M, (long long)NK, steps, nonfinite);
+    /* layer 0 on the device (F32 out) vs the CPU reference */
+    if (check_ref) {
+        float *ref = malloc(v_bytes(&d32.h)), *got = malloc(v_bytes(&d32.h));
+        FP4T_ASSERT_OK(fp4_gemm_w4a16(NULL, &x0.h, &w[0].h, alpha, NULL, 0, &d32.h));
+        memcpy(ref, d32.h.data, v_bytes(&d32.h));
+        FP4T_ASSERT_OK(fp4_copy_to_device(ctx, buf[0].d.data, x0.h.data, vb));
+        FP4T_ASSERT_OK(fp4_gemm_w4a16(ctx, &buf[0].d, &w[0].d, alpha, NULL, 0, &d32.d));
+        fetch(&d32, got);
+        check_f32("gemv chain layer 0", &d32.h, got, ref, NK);
+        free(ref), free(got);
+    }
+    for (int run = 0; run < 2; run++) free(res[run][0]), free(res[run][1]);
+    free_q(&w[0]), free_q(&w[1]);
+    free_v(&x0), free_v(&buf[0]), free_v(&buf[1]), free_v(&d32);
+}
+
+static void test_gemv_pdl_chain(void) {
+    const char *modes[3] = {"1", "2", "0"};
+    for (int md = 0; md < 3; md++) {
+        char *kp = env_push("FP4KIT_GEMM_GEMV_PDL", modes[md]);
+        run_gemv_chain(fp4_config_nvfp4(), 1, 4096, 8, 1400 + md, md == 0);
+        run_gemv_chain(fp4_config_nvfp4(), 16, 4096, 6, 1410 + md, md == 0);
+        run_gemv_chain(fp4_config_mxfp4(), 13, 2048, 6, 1420 + md, md == 0);
+        run_gemv_chain(fp4_config_nvfp4(), 16, 8192, 4, 1430 + md, 0); /* S = 2 cluster */
+        env_pop("FP4KIT_GEMM_GEMV_PDL", kp);
+    }
+}
+
 static void test_rejects(void) {
     fp4t_rng r;
     fp4t_rng_seed(&r, 700);
@@ -505,6 +616,8 @@ static CU_TestInfo gemm_tests[] = {
     {"W4A16 NVFP4 fused / two-pass vs reference", test_w4a16_nvfp4},
     {"W4A16 MXFP4 fused / two-pass vs reference", test_w4a16_mxfp4},
     {"W4A16 M <= 16, aligned activations (gemv kernel) vs reference", test_w4a16_small_m},
+    {"W4A16 M <= 16, gemv launch modes (PDL off / L2 hint, staging order)", test_w4a16_small_m_modes},
+    {"W4A16 M <= 16, gemv calls chained under PDL vs synced", test_gemv_pdl_chain},
     {"W4A4 NVFP4 (sdec, amax) fused / two-pass vs reference", test_w4a4_nvfp4},
     {"W4A4 MXFP4 fused / two-pass vs reference", test_w4a4_mxfp4},
     {"large M: wgmma (sm_90a) and mma.sync tiled kernels vs reference", test_wgmma},
