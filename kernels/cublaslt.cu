@@ -1,17 +1,18 @@
-/* qat/lt_matmul.cu — fp4_lt_matmul (qat/lt_matmul.h): one cached cuBLASLt matmul, column-major,
- * optional transposes, strided batch, F32/BF16 operands, F32/BF16 output, FP32 accumulation.
- * Split-K is allowed only with an FP32 reduction (CUBLASLT_REDUCTION_SCHEME_NONE |
- * COMPUTE_TYPE): partial sums reduced in a BF16 output type would round them (the FP32
- * accumulation contract; same rule as kernels/gemm_cublaslt.cu).
+/* kernels/cublaslt.cu — fp4_lt_matmul (kernels/cublaslt.h): the library's one cached cuBLASLt
+ * matmul, column-major, optional transposes, strided batch, F32/BF16 operands, F32/BF16 C and D,
+ * host or device alpha/beta, FP32 accumulation. Split-K is allowed only with an FP32 reduction
+ * (CUBLASLT_REDUCTION_SCHEME_NONE | COMPUTE_TYPE): the heuristic otherwise picks, for some
+ * small-M / short-K shapes with BF16 D, split-K reduced in the output type (partial sums rounded
+ * to BF16, ~30 % of elements 1 ulp off; seen with the two-pass MXFP4 GEMM, K = 608 and 2048).
  */
 #include <cublasLt.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "cuda_common.cuh"
-#include "lt_matmul.h"
+#include "cublaslt.h"
 
-#define LTM_WORKSPACE ((size_t)32 << 20)
+#define LTM_WORKSPACE FP4_LT_WORKSPACE
 #define LTM_CACHE 128
 
 #define LTM_TRY(call)                                                                              \
@@ -26,13 +27,13 @@ static pthread_mutex_t ltm_mutex = PTHREAD_MUTEX_INITIALIZER;
 static cublasLtHandle_t ltm_handles[64];
 
 struct ltm_key {
-    int ta, tb, ab, d, batch, dev, al_a, al_b, al_d, has_c;
-    int64_t m, n, k, lda, ldb, ldd, sa, sb, sd;
+    int ta, tb, ab, d, batch, dev, al_a, al_b, al_c, al_d, dev_ptr;
+    int64_t m, n, k, lda, ldb, ldc, ldd, sa, sb, sc, sd;
 };
 struct ltm_plan {
     ltm_key key;
     cublasLtMatmulDesc_t op;
-    cublasLtMatrixLayout_t la, lb, ld;
+    cublasLtMatrixLayout_t la, lb, lc, ld;
     cublasLtMatmulAlgo_t algo;
     int valid;
 };
@@ -48,6 +49,7 @@ static void ltm_plan_destroy(ltm_plan *p) {
     if (p->op) cublasLtMatmulDescDestroy(p->op);
     if (p->la) cublasLtMatrixLayoutDestroy(p->la);
     if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->lc) cublasLtMatrixLayoutDestroy(p->lc);
     if (p->ld) cublasLtMatrixLayoutDestroy(p->ld);
     memset(p, 0, sizeof *p);
 }
@@ -71,13 +73,16 @@ static fp4_status ltm_plan_build(cublasLtHandle_t h, const ltm_key &k, ltm_plan 
     const cublasOperation_t ta = k.ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = k.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     LTM_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     LTM_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    const cublasLtPointerMode_t pm = k.dev_ptr ? CUBLASLT_POINTER_MODE_DEVICE : CUBLASLT_POINTER_MODE_HOST;
+    LTM_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &pm, sizeof pm));
     FP4_TRY(ltm_layout(&p->la, tab, k.ta ? k.k : k.m, k.ta ? k.m : k.k, k.lda, k.batch, k.sa));
     FP4_TRY(ltm_layout(&p->lb, tab, k.tb ? k.n : k.k, k.tb ? k.k : k.n, k.ldb, k.batch, k.sb));
+    FP4_TRY(ltm_layout(&p->lc, td, k.m, k.n, k.ldc, k.batch, k.sc));
     FP4_TRY(ltm_layout(&p->ld, td, k.m, k.n, k.ldd, k.batch, k.sd));
     cublasLtMatmulPreference_t pref;
     LTM_TRY(cublasLtMatmulPreferenceCreate(&pref));
     size_t ws = LTM_WORKSPACE;
-    uint32_t al[3] = {(uint32_t)k.al_a, (uint32_t)k.al_b, (uint32_t)k.al_d};
+    uint32_t al[4] = {(uint32_t)k.al_a, (uint32_t)k.al_b, (uint32_t)k.al_c, (uint32_t)k.al_d};
     const uint32_t red_mask = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
     cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
     if (st == CUBLAS_STATUS_SUCCESS)
@@ -87,14 +92,14 @@ static fp4_status ltm_plan_build(cublasLtHandle_t h, const ltm_key &k, ltm_plan 
     if (st == CUBLAS_STATUS_SUCCESS)
         st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al[2], 4);
     if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[2], 4);
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[3], 4);
     if (st == CUBLAS_STATUS_SUCCESS)
         st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &red_mask,
                                                   sizeof red_mask);
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
     if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulAlgoGetHeuristic(h, p->op, p->la, p->lb, p->ld, p->ld, pref, 1, &res, &found);
+        st = cublasLtMatmulAlgoGetHeuristic(h, p->op, p->la, p->lb, p->lc, p->ld, pref, 1, &res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || found == 0)
         return fp4_fail(FP4_ERR_CUBLAS,
@@ -116,15 +121,16 @@ extern "C" fp4_status fp4_lt_matmul(fp4_context *ctx, const fp4_lt_args *g) {
     if (g->m < 1 || g->n < 1 || g->k < 1 || g->batch < 1)
         return fp4_fail(FP4_ERR_SHAPE, "fp4_lt_matmul: m = %lld, n = %lld, k = %lld, batch = %d", (long long)g->m,
                         (long long)g->n, (long long)g->k, g->batch);
-    void *ws = NULL;
-    FP4_TRY(fp4_context_workspace(ctx, LTM_WORKSPACE, &ws));
+    void *ws = g->ws;
+    if (!ws) FP4_TRY(fp4_context_workspace(ctx, LTM_WORKSPACE, &ws));
+    const void *C = g->C ? g->C : g->D;
     ltm_key k;
     memset(&k, 0, sizeof k);
     k.ta = g->ta, k.tb = g->tb, k.ab = g->ab_dtype == FP4_DTYPE_BF16, k.d = g->d_dtype == FP4_DTYPE_BF16;
-    k.batch = g->batch, k.has_c = g->beta != 0.0f;
-    k.m = g->m, k.n = g->n, k.k = g->k, k.lda = g->lda, k.ldb = g->ldb, k.ldd = g->ldd;
-    if (g->batch > 1) k.sa = g->sa, k.sb = g->sb, k.sd = g->sd;
-    k.al_a = ltm_align(g->A), k.al_b = ltm_align(g->B), k.al_d = ltm_align(g->D);
+    k.batch = g->batch, k.dev_ptr = g->dev_alpha_beta != NULL;
+    k.m = g->m, k.n = g->n, k.k = g->k, k.lda = g->lda, k.ldb = g->ldb, k.ldc = g->C ? g->ldc : g->ldd, k.ldd = g->ldd;
+    if (g->batch > 1) k.sa = g->sa, k.sb = g->sb, k.sc = g->C ? g->sc : g->sd, k.sd = g->sd;
+    k.al_a = ltm_align(g->A), k.al_b = ltm_align(g->B), k.al_c = ltm_align(C), k.al_d = ltm_align(g->D);
     FP4_CUDA_TRY(cudaGetDevice(&k.dev));
     if (k.dev < 0 || k.dev >= 64) return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_lt_matmul: device index %d", k.dev);
     pthread_mutex_lock(&ltm_mutex);
@@ -153,8 +159,10 @@ extern "C" fp4_status fp4_lt_matmul(fp4_context *ctx, const fp4_lt_args *g) {
     }
     cublasStatus_t cs = CUBLAS_STATUS_SUCCESS;
     if (st == FP4_OK)
-        cs = cublasLtMatmul(h, p->op, &g->alpha, g->A, p->la, g->B, p->lb, &g->beta, g->D, p->ld, g->D, p->ld, &p->algo,
-                            ws, LTM_WORKSPACE, (cudaStream_t)fp4_context_stream(ctx));
+        cs = cublasLtMatmul(h, p->op, g->dev_alpha_beta ? (const void *)g->dev_alpha_beta : (const void *)&g->alpha, g->A,
+                            p->la, g->B, p->lb,
+                            g->dev_alpha_beta ? (const void *)(g->dev_alpha_beta + 1) : (const void *)&g->beta, C, p->lc,
+                            g->D, p->ld, &p->algo, ws, LTM_WORKSPACE, (cudaStream_t)fp4_context_stream(ctx));
     pthread_mutex_unlock(&ltm_mutex);
     if (st != FP4_OK) return st;
     if (cs != CUBLAS_STATUS_SUCCESS)

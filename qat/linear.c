@@ -23,7 +23,7 @@
 #include "fp4kit/quantize.h"
 #include "dispatch.h"
 #include "linear_impl.h"
-#include "lt_matmul.h"
+#include "cublaslt.h"
 #ifdef FP4KIT_HAVE_CUDA
 #include <math.h>
 
@@ -412,7 +412,9 @@ static fp4_status lt_gemm(fp4_context *ctx, const fp4_linear *l, int g, int ta, 
                           int64_t k, const void *A, int64_t lda, const void *B, int64_t ldb, void *D, fp4_dtype ddt,
                           int64_t ldd, float beta) {
 #ifdef FP4KIT_HAVE_CUDA
-    const fp4_lt_args a = {ta, tb, m, n, k, A, lda, 0, B, ldb, 0, D, ldd, 0, 1, 1.0f, beta, FP4_DTYPE_BF16, ddt};
+    const fp4_lt_args a = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .A = A, .lda = lda, .B = B, .ldb = ldb,
+                           .D = D, .ldd = ldd, .batch = 1, .alpha = 1.0f, .beta = beta,
+                           .ab_dtype = FP4_DTYPE_BF16, .d_dtype = ddt};
     fp4_status st = fp4_lt_matmul(ctx, &a);
     if (st != FP4_OK)
         return fp4_fail_context(st, "fp4_linear (layer %u): %s BF16 GEMM", l->layer_id, fp4_gemm_kind_name((fp4_gemm_kind)g));

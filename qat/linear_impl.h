@@ -14,7 +14,7 @@
  *   bias_add: y[m,n] = y[m,n] + bias[n].
  * The device colsum and bias_add also take BF16 src / y (read as fp32; y rounded back to BF16).
  * The device BF16 GEMMs of the layer (TN fprop, NN dgrad, NT wgrad on cuBLASLt, no transposed
- * copies) go through fp4_lt_matmul (qat/lt_matmul.h).
+ * copies) go through fp4_lt_matmul (kernels/cublaslt.h).
  */
 #ifndef FP4KIT_QAT_LINEAR_IMPL_H
 #define FP4KIT_QAT_LINEAR_IMPL_H

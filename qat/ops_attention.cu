@@ -18,7 +18,7 @@
  *             att_softmax_backward_kernel1: in place, dS = p * (dP - sum_t2 p dP) * scale for
  *             t2 <= t, 0 above.
  *             dq = dS K  (NN),  dk = dS^T Q  (NT),  dv = P^T dout  (NT), written into dqkv.
- * The GEMMs go through fp4_lt_matmul (qat/lt_matmul.h: cached cuBLASLt plans). They compute the
+ * The GEMMs go through fp4_lt_matmul (kernels/cublaslt.h: cached cuBLASLt plans). They compute the
  * full T x T products (the masked half is multiplied by zeros), as llm.c does. The GPT on a device
  * with BF16 activations uses the flash-style kernels of qat/ops_flash.cu instead (no att buffer);
  * this path serves F32 activations and head sizes the flash kernels lack.
@@ -26,7 +26,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "lt_matmul.h"
+#include "cublaslt.h"
 #include "ops_cuda_internal.h"
 
 /* D[m, n] = alpha * op(A)[m, k] · op(B)[k, n] for `batch` matrices at strides sa / sb / sd
@@ -46,8 +46,12 @@ struct att_gemm_args {
 
 static fp4_status att_gemm(fp4_context *ctx, int bf16, const att_gemm_args &g) {
     const fp4_dtype dt = bf16 ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
-    const fp4_lt_args a = {g.ta, g.tb, g.m, g.n, g.k, g.A, g.lda, g.sa, g.B, g.ldb, g.sb, g.D, g.ldd, g.sd,
-                           g.batch, g.alpha, 0.0f, dt, dt};
+    fp4_lt_args a;
+    memset(&a, 0, sizeof a);
+    a.ta = g.ta, a.tb = g.tb, a.m = g.m, a.n = g.n, a.k = g.k;
+    a.A = g.A, a.lda = g.lda, a.sa = g.sa, a.B = g.B, a.ldb = g.ldb, a.sb = g.sb;
+    a.D = g.D, a.ldd = g.ldd, a.sd = g.sd, a.batch = g.batch, a.alpha = g.alpha, a.beta = 0.0f;
+    a.ab_dtype = dt, a.d_dtype = dt;
     fp4_status st = fp4_lt_matmul(ctx, &a);
     if (st != FP4_OK) return fp4_fail_context(st, "attention");
     return FP4_OK;
