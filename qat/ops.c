@@ -186,7 +186,7 @@ fp4_status fp4_attention_forward(fp4_context *ctx, fp4_view *out, fp4_view *att,
     static const char op[] = "fp4_attention_forward";
     int dev;
     FP4_TRY(backend(ctx, op, &dev));
-    int64_t C;
+    int64_t C = 0;
     FP4_TRY(att_qkv(op, dev, B, T, NH, qkv, &C));
     FP4_TRY(check_view(op, "out", out, dev, B * T, C, 0));
     FP4_TRY(check_view(op, "att", att, dev, B * NH * T, T, 0));
@@ -200,7 +200,7 @@ fp4_status fp4_attention_backward(fp4_context *ctx, fp4_view *dqkv, fp4_view *da
     static const char op[] = "fp4_attention_backward";
     int dev;
     FP4_TRY(backend(ctx, op, &dev));
-    int64_t C;
+    int64_t C = 0;
     FP4_TRY(att_qkv(op, dev, B, T, NH, qkv, &C));
     FP4_TRY(check_view(op, "dqkv", dqkv, dev, B * T, 3 * C, 0));
     FP4_TRY(check_view(op, "dout", dout, dev, B * T, C, 0));
@@ -220,7 +220,7 @@ fp4_status fp4_flash_attention_forward(fp4_context *ctx, fp4_view *out, float *l
     static const char op[] = "fp4_flash_attention_forward";
     int dev;
     FP4_TRY(backend(ctx, op, &dev));
-    int64_t C;
+    int64_t C = 0;
     FP4_TRY(att_qkv(op, dev, B, T, NH, qkv, &C));
     FP4_TRY(check_view(op, "out", out, dev, B * T, C, 0));
     FP4_TRY(same_dtype(op, out, qkv));
@@ -233,7 +233,7 @@ fp4_status fp4_flash_attention_backward(fp4_context *ctx, fp4_view *dqkv, const 
     static const char op[] = "fp4_flash_attention_backward";
     int dev;
     FP4_TRY(backend(ctx, op, &dev));
-    int64_t C;
+    int64_t C = 0;
     FP4_TRY(att_qkv(op, dev, B, T, NH, qkv, &C));
     FP4_TRY(check_view(op, "dqkv", dqkv, dev, B * T, 3 * C, 0));
     FP4_TRY(check_view(op, "dout", dout, dev, B * T, C, 0));
