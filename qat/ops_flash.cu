@@ -86,6 +86,24 @@ __device__ __forceinline__ void fa_load_tile(bf16_t *sm, const bf16_t *g, int64_
 
 /* A fragments of rows r0 .. r0+15 of a [.., HS] smem tile (row stride HS + FA_PAD): a[kk] for
  * columns 16kk .. 16kk+15. */
+/* Key block j of nkb is about to be used: start loading block j + 1 of K and V into the other
+ * buffers (if any), wait for block j's group, and barrier. */
+template <int HS>
+__device__ __forceinline__ void fa_next_kv(bf16_t (*Ks)[FA_BM * (HS + FA_PAD)], bf16_t (*Vs)[FA_BM * (HS + FA_PAD)],
+                                           const bf16_t *kbase, const bf16_t *vbase, int64_t ld, int T, int j,
+                                           int nkb) {
+    if (j + 1 < nkb) {
+        const int k0 = (j + 1) * FA_BM;
+        fa_load_tile<HS>(Ks[(j + 1) & 1], kbase + (int64_t)k0 * ld, ld, T - k0);
+        fa_load_tile<HS>(Vs[(j + 1) & 1], vbase + (int64_t)k0 * ld, ld, T - k0);
+        fa_commit();
+        fa_wait<1>();
+    } else {
+        fa_wait<0>();
+    }
+    __syncthreads();
+}
+
 template <int HS>
 __device__ __forceinline__ void fa_load_afrag(uint32_t (&a)[HS / 16][4], const bf16_t *sm, int r0) {
     const int lane = threadIdx.x & 31, g = lane >> 2, c = (lane & 3) * 2;
@@ -169,16 +187,7 @@ __global__ void __launch_bounds__(FA_THREADS)
     const int nkb = qb + 1;
     const int row0 = q0 + warp * 16 + g; /* this thread's rows: row0 and row0 + 8 */
     for (int j = 0; j < nkb; j++) {
-        if (j + 1 < nkb) {
-            const int k0 = (j + 1) * FA_BM;
-            fa_load_tile<HS>(Ks[(j + 1) & 1], kbase + (int64_t)k0 * ld, ld, T - k0);
-            fa_load_tile<HS>(Vs[(j + 1) & 1], vbase + (int64_t)k0 * ld, ld, T - k0);
-            fa_commit();
-            fa_wait<1>();
-        } else {
-            fa_wait<0>();
-        }
-        __syncthreads();
+        fa_next_kv<HS>(Ks, Vs, kbase, vbase, ld, T, j, nkb);
         if (j == 0) fa_load_afrag<HS>(qf, Qs, warp * 16);
         float s[8][4];
         fa_mma_abt<HS>(s, qf, Ks[j & 1]);
@@ -392,16 +401,7 @@ __global__ void __launch_bounds__(FA_THREADS)
     fa_commit();
     const int nkb = qb + 1;
     for (int j = 0; j < nkb; j++) {
-        if (j + 1 < nkb) {
-            const int k0 = (j + 1) * FA_BM;
-            fa_load_tile<HS>(Ks[(j + 1) & 1], kbase + (int64_t)k0 * ld, ld, T - k0);
-            fa_load_tile<HS>(Vs[(j + 1) & 1], vbase + (int64_t)k0 * ld, ld, T - k0);
-            fa_commit();
-            fa_wait<1>();
-        } else {
-            fa_wait<0>();
-        }
-        __syncthreads();
+        fa_next_kv<HS>(Ks, Vs, kbase, vbase, ld, T, j, nkb);
         const int k0 = j * FA_BM;
         float p[8][4], dp[8][4];
         fa_mma_abt<HS>(p, qf, Ks[j & 1]);  /* S [q][key] */
