@@ -59,6 +59,9 @@
 #ifndef GEMM_WGMMA_AHEAD_DEFAULT
 #define GEMM_WGMMA_AHEAD_DEFAULT 2
 #endif
+#ifndef GEMM_WGMMA_CL_DEFAULT
+#define GEMM_WGMMA_CL_DEFAULT 2 /* W4A4 CTA pairs (notes run 7) */
+#endif
 
 #define WG_BP 128 /* P (weight, N) rows per tile */
 #define WG_BQ 256 /* Q (activation, M) rows per tile */
@@ -78,11 +81,13 @@
 #define WG_STR2(x) #x
 #define WG_STR(x) WG_STR2(x)
 
-template <bool A_FP4>
+/* CL: CTAs per cluster along N (W4A4 only: 2 = the pair shares the decoded Q tile, each CTA's
+ * producer decoding 128 of its 256 rows into both CTAs' shared memory). */
+template <bool A_FP4, int CL>
 struct wg_cfg {
     static constexpr int S = 4;                 /* decoded BF16 stages of 48 KB */
     static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
-    static constexpr int NU_C = A_FP4 ? 2 : 1;  /* ... per consumer thread */
+    static constexpr int NU_C = A_FP4 && CL == 1 ? 2 : 1; /* ... per consumer thread */
     static constexpr int SMEM = 1024 /* alignment slack */ + S * (WG_P_TILE + WG_Q_TILE) + 1024 /* scale table */ +
                                 2 * S * 8 /* mbarriers */;
 };
@@ -123,6 +128,42 @@ __device__ __forceinline__ void mbar_arrive_tx(uint32_t bar, uint32_t bytes) {
                  : "memory");
 }
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+/* Cluster (CL = 2) primitives: the peer CTA's shared memory and mbarriers by their
+ * shared::cluster addresses (mapa), release/acquire at cluster scope. */
+__device__ __forceinline__ uint32_t cluster_rank() {
+    uint32_t r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ uint32_t mapa_u32(uint32_t saddr, uint32_t rank) {
+    uint32_t r;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(saddr), "r"(rank));
+    return r;
+}
+__device__ __forceinline__ void st_cluster_v4(uint32_t addr, uint4 v) {
+    asm volatile("st.shared::cluster.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_remote(uint32_t cbar) {
+    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(cbar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity) {
+    uint32_t done = 0;
+    do {
+        asm volatile(
+            "{\n.reg .pred p;\nmbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(done)
+            : "r"(bar), "r"(parity)
+            : "memory");
+    } while (!done);
+}
+__device__ __forceinline__ void fence_proxy_async_cluster() {
+    asm volatile("fence.proxy.async.shared::cluster;\n" ::: "memory");
+}
+__device__ __forceinline__ void cluster_sync_all() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
 __device__ __forceinline__ void fence_mbar_init() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
 
 /* TMA: box {64, 256} of the BF16 activations at (k0, m0) into dst, completing on bar. */
@@ -240,9 +281,9 @@ __device__ __forceinline__ void wg_load(wg_units<NU> &u, const wg_operand (&op)[
 
 /* Decode the units into the stage's swizzled BF16 tiles: unit j goes to row rl[j] of
  * tile[j] (P or Q of the stage), 16-byte chunks 4h .. 4h+3. */
-template <int NU, bool NV>
+template <int NU, bool NV, bool DUAL = false>
 __device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const (&tile)[NU], const int (&rl)[NU], int h,
-                                          const uint32_t *lut) {
+                                          const uint32_t *lut, uint32_t rdiff = 0) {
 #pragma unroll
     for (int j = 0; j < NU; j++) {
         const uint32_t s0 = lut[u.sc[j] & 0xffu], s1 = NV ? lut[(u.sc[j] >> 8) & 0xffu] : s0;
@@ -256,7 +297,10 @@ __device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const 
 #pragma unroll
             for (int i = 0; i < 4; i++) o[i] = NV ? bf16x2_mul(o[i], sw) : bf16x2_mul(bf16x2_mul(o[i], 0x7E807E80u), sw);
             const int c = 4 * h + w;
-            *(uint4 *)(rowp + ((c ^ (rl[j] & 7)) << 4)) = make_uint4(o[0], o[1], o[2], o[3]);
+            uint8_t *dst = rowp + ((c ^ (rl[j] & 7)) << 4);
+            *(uint4 *)dst = make_uint4(o[0], o[1], o[2], o[3]);
+            /* DUAL: the same chunk into the peer CTA's tile (shared::cluster address = local + rdiff) */
+            if (DUAL) st_cluster_v4(smem_u32(dst) + rdiff, make_uint4(o[0], o[1], o[2], o[3]));
         }
     }
 }
@@ -265,12 +309,13 @@ __device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const 
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16, int AH>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
 #ifdef WG_DEVICE_OK
-    typedef wg_cfg<A_FP4> C;
+    static_assert(CL == 1 || (CL == 2 && A_FP4), "the Q-sharing cluster is W4A4 only");
+    typedef wg_cfg<A_FP4, CL> C;
     constexpr int S = C::S, NUP = C::NU_P, NUC = C::NU_C;
     extern __shared__ uint8_t wg_smem_raw[];
     uint8_t *smem = wg_smem_raw + ((1024u - (smem_u32(wg_smem_raw) & 1023u)) & 1023u);
@@ -280,14 +325,28 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     uint64_t *bars = (uint64_t *)(lut + 256);      /* full[S], empty[S] */
     const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S);
 
-    /* tile: groups of WG_GROUP_M M-tiles, M-tile fastest inside a group */
-    const int id = blockIdx.x, per_group = WG_GROUP_M * tiles_n;
+    /* tile: groups of WG_GROUP_M M-tiles, M-tile fastest inside a group. CL = 2: the cluster's
+     * two CTAs take N-tiles 2j and 2j + 1 of one M-tile (the second may lie past N: it still
+     * decodes its half of Q for its peer and stores nothing). */
+    const int tiles_nc = (tiles_n + CL - 1) / CL;
+    const int id = blockIdx.x / CL, per_group = WG_GROUP_M * tiles_nc;
     const int first_m = (id / per_group) * WG_GROUP_M;
     const int gsize = min(tiles_m - first_m, WG_GROUP_M);
-    const int mt = first_m + (id % per_group) % gsize, nt = (id % per_group) / gsize;
+    const int mt = first_m + (id % per_group) % gsize, nt = CL * ((id % per_group) / gsize) + (int)(blockIdx.x % CL);
     const int64_t m0 = (int64_t)mt * WG_BQ, n0 = (int64_t)nt * WG_BP;
     const int KT = (int)((K + WG_BK - 1) / WG_BK);
     const int tid = threadIdx.x;
+    /* CL = 2: the peer's rank, and the peer's shared::cluster address minus ours (same layout) */
+    uint32_t peer = 0, rdiff = 0;
+    if constexpr (CL == 2) {
+        peer = cluster_rank() ^ 1u;
+        rdiff = mapa_u32(smem_u32(smem), peer) - smem_u32(smem);
+    }
+    /* waits: acquire at cluster scope when the peer arrives on our barriers */
+    auto wait = [&](uint32_t bar, uint32_t parity) {
+        if constexpr (CL == 2) mbar_wait_cluster(bar, parity);
+        else mbar_wait(bar, parity);
+    };
 
     if (tid < 256) {
         const float f = NV ? fp4_e4m3_decode((uint8_t)tid) * 0x1p118f : fp4_e8m0_decode((uint8_t)tid);
@@ -296,13 +355,15 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     }
     if (tid == 0) {
         for (int s = 0; s < S; s++) {
-            /* W4A4: 4 producer + 8 consumer warps decode; W4A16: 8 consumer warps + the TMA */
-            mbar_init(full0 + 8 * s, A_FP4 ? 12 : 9);
-            mbar_init(empty0 + 8 * s, 8); /* 8 consumer warps */
+            /* W4A4: 4 producer + 8 consumer warps decode (CL = 2: + the peer's 4 producer warps,
+             * which write our half of Q); W4A16: 8 consumer warps + the TMA */
+            mbar_init(full0 + 8 * s, A_FP4 ? (CL == 2 ? 16 : 12) : 9);
+            mbar_init(empty0 + 8 * s, 8 * CL); /* 8 consumer warps (CL = 2: ours and the peer's) */
         }
         fence_mbar_init();
     }
-    __syncthreads();
+    if constexpr (CL == 2) cluster_sync_all(); /* the peer's barriers exist before we arrive on them */
+    else __syncthreads();
 
     if (tid < 128) {
         /* ---------------- producer warpgroup ---------------- */
@@ -316,15 +377,17 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                     tma_load_2d(smem_u32(sQ + s * WG_Q_TILE), &tmap_a, full0 + 8 * s, kt * WG_BK, (int)m0);
                 }
         } else {
-            /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1 */
+            /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1. CL = 2: rows
+             * 128·rank + 64j + tid/2, stored into both CTAs' stage. */
             const int lane = tid & 31, h = tid & 1;
+            const int qbase = CL == 2 ? 128 * (int)(peer ^ 1u) : 128;
             wg_operand op[NUP];
             int64_t row[NUP];
             int rl[NUP];
 #pragma unroll
             for (int j = 0; j < NUP; j++) {
                 op[j] = pa;
-                rl[j] = 128 + 64 * j + (tid >> 1);
+                rl[j] = qbase + 64 * j + (tid >> 1);
                 row[j] = m0 + rl[j];
             }
             wg_units<NUP> b0, b1;
@@ -332,15 +395,19 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
             auto step = [&](int kt, wg_units<NUP> &b) {
                 const int s = kt % S;
-                mbar_wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
+                wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
                 uint8_t *tile[NUP];
 #pragma unroll
                 for (int j = 0; j < NUP; j++) tile[j] = sQ + s * WG_Q_TILE;
-                if (dbg != 1) wg_decode<NUP, NV>(b, tile, rl, h, lut);
+                if (dbg != 1) wg_decode<NUP, NV, CL == 2>(b, tile, rl, h, lut, rdiff);
                 wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K);
-                fence_proxy_async(); /* generic-proxy stores → wgmma (async proxy) reads */
+                if constexpr (CL == 2) fence_proxy_async_cluster(); /* ours and the peer's tile */
+                else fence_proxy_async(); /* generic-proxy stores → wgmma (async proxy) reads */
                 __syncwarp();
-                if (lane == 0) mbar_arrive(full0 + 8 * s);
+                if (lane == 0) {
+                    mbar_arrive(full0 + 8 * s);
+                    if constexpr (CL == 2) mbar_arrive_remote(full0 + 8 * s + rdiff);
+                }
             };
             for (int kt = 0; kt < KT; kt += 2) {
                 step(kt, b0);
@@ -351,7 +418,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         /* ---------------- consumer warpgroups ---------------- */
         asm volatile("setmaxnreg.inc.sync.aligned.u32 " WG_STR(WG_CREGS) ";\n" ::: "memory");
         const int cw = tid - 128, wg = cw >> 7, warp = (cw >> 5) & 3, lane = cw & 31, h = cw & 1;
-        /* decode share: unit 0 = P row cw/2, unit 1 (W4A4) = Q row cw/2; K half cw & 1 */
+        /* decode share: unit 0 = P row cw/2, unit 1 (W4A4, CL = 1) = Q row cw/2; K half cw & 1 */
         wg_operand op[NUC];
         int64_t row[NUC];
         int rl[NUC];
@@ -367,7 +434,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         /* decode this thread's share of K-step ks into its stage, prefetch ks + 2, publish */
         auto produce = [&](int ks, wg_units<NUC> &b) {
             const int s = ks % S;
-            mbar_wait(empty0 + 8 * s, ((ks / S) & 1) ^ 1);
+            wait(empty0 + 8 * s, ((ks / S) & 1) ^ 1);
             uint8_t *tile[NUC];
 #pragma unroll
             for (int j = 0; j < NUC; j++) tile[j] = j == 0 ? sP + s * WG_P_TILE : sQ + s * WG_Q_TILE;
@@ -376,6 +443,14 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             fence_proxy_async();
             __syncwarp();
             if (lane == 0) mbar_arrive(full0 + 8 * s);
+        };
+        /* release a stage: our empty barrier, and (CL = 2) the peer's, whose producer writes it too */
+        auto release = [&](int s) {
+            __syncwarp();
+            if (lane == 0) {
+                mbar_arrive(empty0 + 8 * s);
+                if constexpr (CL == 2) mbar_arrive_remote(empty0 + 8 * s + rdiff);
+            }
         };
 
         float acc[128];
@@ -387,7 +462,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
          * two K-steps of wgmma to hide behind (its slot held K-step kt+AH-S <= kt-2). */
         auto step = [&](int kt, wg_units<NUC> &bnext) {
             const int s = kt % S;
-            mbar_wait(full0 + 8 * s, (kt / S) & 1);
+            wait(full0 + 8 * s, (kt / S) & 1);
+            if constexpr (CL == 2) fence_proxy_async(); /* the peer's generic stores → our wgmma reads */
             if (dbg != 2) {
                 wg_fence();
 #pragma unroll
@@ -399,13 +475,9 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             if (kt + AH < KT) produce(kt + AH, bnext);
             if (dbg != 2) {
                 wg_wait<1>();
-                if (kt > 0) {
-                    __syncwarp();
-                    if (lane == 0) mbar_arrive(empty0 + 8 * ((kt - 1) % S));
-                }
+                if (kt > 0) release((kt - 1) % S);
             } else { /* diagnostic: no tensor-core work, release the stage at once */
-                __syncwarp();
-                if (lane == 0) mbar_arrive(empty0 + 8 * s);
+                release(s);
             }
         };
         /* K-step s decodes from buffer s & 1 */
@@ -423,12 +495,44 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         const float esc = NV ? (A_FP4 ? 65536.0f : 256.0f) : 1.0f;
         const int g = lane >> 2, tq = lane & 3;
         const int64_t M = pa.rows, N = pb.rows;
+        /* acc[i] = D[m0 + 8·(i>>2) + 2tq + (i&1)][n0 + 64wg + 16warp + g + 8·((i>>1)&1)] */
+        if (!epi.c && m0 + WG_BQ <= M && n0 + WG_BP <= N) {
+            /* whole tile inside D, no C: row pointers stepped by 8 rows, the same operation
+             * order as epi_store (alpha · (alpha_t · acc)) */
+            const int64_t ldd = epi.ldd, off = (m0 + 2 * tq) * ldd + n0 + wg * 64 + warp * 16 + g;
+            if (epi.d_bf16) {
+                uint16_t *d = (uint16_t *)epi.d + off;
 #pragma unroll
-        for (int i = 0; i < 128; i++) {
-            const int64_t n = n0 + wg * 64 + warp * 16 + g + 8 * ((i >> 1) & 1);
-            const int64_t m = m0 + 8 * (i >> 2) + 2 * tq + (i & 1);
-            if (m < M && n < N) epi_store(epi, at, m, n, __fmul_rn(acc[i], esc));
+                for (int j = 0; j < 32; j++, d += 8 * ldd)
+#pragma unroll
+                    for (int q = 0; q < 4; q++) {
+                        const int i = 4 * j + q;
+                        d[(q & 1) * ldd + 8 * (q >> 1)] =
+                            fp4_f32_to_bf16(__fmul_rn(epi.alpha, __fmul_rn(at, __fmul_rn(acc[i], esc))));
+                    }
+            } else {
+                float *d = (float *)epi.d + off;
+#pragma unroll
+                for (int j = 0; j < 32; j++, d += 8 * ldd)
+#pragma unroll
+                    for (int q = 0; q < 4; q++) {
+                        const int i = 4 * j + q;
+                        d[(q & 1) * ldd + 8 * (q >> 1)] = __fmul_rn(epi.alpha, __fmul_rn(at, __fmul_rn(acc[i], esc)));
+                    }
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < 128; i++) {
+                const int64_t n = n0 + wg * 64 + warp * 16 + g + 8 * ((i >> 1) & 1);
+                const int64_t m = m0 + 8 * (i >> 2) + 2 * tq + (i & 1);
+                if (m < M && n < N) epi_store(epi, at, m, n, __fmul_rn(acc[i], esc));
+            }
         }
+    }
+    /* CL = 2: neither CTA exits while its peer may still arrive on its barriers */
+    if constexpr (CL == 2) {
+        __syncwarp();
+        cluster_sync_all();
     }
 #endif /* WG_DEVICE_OK */
 }
@@ -496,19 +600,51 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16, int AH>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
-    auto kern = wgmma_kernel1<A_FP4, NV, V16, AH>;
+    auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL>;
     static int attr_done[64];
-    const size_t smem = wg_cfg<A_FP4>::SMEM;
+    const size_t smem = wg_cfg<A_FP4, CL>::SMEM;
     FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
     const int tm = (int)fp4_cdiv(pa.rows, WG_BQ), tn = (int)fp4_cdiv(pb.rows, WG_BP);
     const char *dbg = getenv("FP4KIT_GEMM_WGMMA_DBG");
-    kern<<<(unsigned)(tm * (int64_t)tn), WG_THREADS, smem, (cudaStream_t)fp4_context_stream(ctx)>>>(
-        tmap, pb, pa, K, tm, tn, epi, dbg ? atoi(dbg) : 0);
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = dim3((unsigned)((int64_t)tm * ((tn + CL - 1) / CL) * CL));
+    cfg.blockDim = dim3(WG_THREADS);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = (cudaStream_t)fp4_context_stream(ctx);
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = CL;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = CL > 1 ? 1 : 0;
+    if constexpr (CL > 1) { /* a device that cannot co-schedule the pair runs the unpaired kernel */
+        static int fits[64]; /* 0 unknown, 1 yes, 2 no */
+        int dev = 0;
+        FP4_CUDA_TRY(cudaGetDevice(&dev));
+        if (dev >= 0 && dev < 64 && !fits[dev]) {
+            int n = 0;
+            const bool ok = cudaOccupancyMaxActiveClusters(&n, (const void *)kern, &cfg) == cudaSuccess && n > 0;
+            (void)cudaGetLastError();
+            fits[dev] = ok ? 1 : 2;
+        }
+        if (dev < 0 || dev >= 64 || fits[dev] == 2) return wgmma_run_ah<A_FP4, NV, V16, AH, 1>(ctx, tmap, pb, pa, K, epi);
+    }
+    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, tmap, pb, pa, K, tm, tn, epi, dbg ? atoi(dbg) : 0));
     FP4_LAUNCH_CHECK("wgmma_kernel1");
     return FP4_OK;
+}
+
+/* W4A4: CTA pairs sharing the decoded activation tile (CL = 2) or not: env
+ * FP4KIT_GEMM_WGMMA_CL = 1 or 2, unset → GEMM_WGMMA_CL_DEFAULT. W4A16 always CL = 1 (its
+ * activations come by TMA, nothing to share). */
+static int wgmma_cl(void) {
+    const char *e = getenv("FP4KIT_GEMM_WGMMA_CL");
+    return e && *e ? (atoi(e) == 2 ? 2 : 1) : GEMM_WGMMA_CL_DEFAULT;
 }
 
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
@@ -518,8 +654,14 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
                             int64_t K, const fp4_epilogue &epi) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_AHEAD");
     const int ah = e && *e ? atoi(e) : GEMM_WGMMA_AHEAD_DEFAULT;
-    if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1>(ctx, tmap, pb, pa, K, epi);
-    return wgmma_run_ah<A_FP4, NV, V16, 2>(ctx, tmap, pb, pa, K, epi);
+    if constexpr (A_FP4) {
+        if (wgmma_cl() == 2) {
+            if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
+            return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
+        }
+    }
+    if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 1>(ctx, tmap, pb, pa, K, epi);
+    return wgmma_run_ah<A_FP4, NV, V16, 2, 1>(ctx, tmap, pb, pa, K, epi);
 }
 
 fp4_status gemm_wgmma_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,

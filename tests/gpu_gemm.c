@@ -595,21 +595,56 @@ static void run_wgmma_cases(uint64_t seed0, int n_nv, int n_mx) {
     }
 }
 
+/* W4A4 through the wgmma kernel twice (FUSED): the F32 outputs agree to the bit (fixed summation
+ * order, no atomics; with CTA pairs the peer's decoded half must land the same every run). */
+static void wgmma_w4a4_det(fp4_config cfg, gcase g, uint64_t seed) {
+    fp4t_rng r;
+    fp4t_rng_seed(&r, seed);
+    qpair a, b;
+    vpair d;
+    make_q(&r, cfg, g.M, g.K, &a);
+    make_q(&r, cfg, g.N, g.K, &b);
+    make_v(&r, F32, g.M, g.N, g.N, &d);
+    call_args args = {NULL, NULL, &b.d, &a.d, g.alpha, 0.0f, FP4_ALPHA_SDEC};
+    float *r1 = malloc(v_bytes(&d.h)), *r2 = malloc(v_bytes(&d.h));
+    poison(&d);
+    FP4T_ASSERT_OK(call_w4a4(&args, FP4_GEMM_ALGO_FUSED, &d.d));
+    fetch(&d, r1);
+    poison(&d);
+    FP4T_ASSERT_OK(call_w4a4(&args, FP4_GEMM_ALGO_FUSED, &d.d));
+    fetch(&d, r2);
+    CU_ASSERT(memcmp(r1, r2, v_bytes(&d.h)) == 0);
+    free(r1), free(r2);
+    free_q(&a), free_q(&b), free_v(&d);
+}
+
+/* W4A4 runs with CTA pairs sharing the decoded activation tile (FP4KIT_GEMM_WGMMA_CL=2: odd
+ * N-tile counts give a pair whose second CTA lies past N) and without (=1). */
 static void test_wgmma(void) {
-    const char *old = getenv("FP4KIT_GEMM_WGMMA"), *olda = getenv("FP4KIT_GEMM_WGMMA_AHEAD");
-    char *keep = old ? strdup(old) : NULL, *keepa = olda ? strdup(olda) : NULL;
+    const char *old = getenv("FP4KIT_GEMM_WGMMA"), *olda = getenv("FP4KIT_GEMM_WGMMA_AHEAD"),
+               *oldc = getenv("FP4KIT_GEMM_WGMMA_CL");
+    char *keep = old ? strdup(old) : NULL, *keepa = olda ? strdup(olda) : NULL, *keepc = oldc ? strdup(oldc) : NULL;
     setenv("FP4KIT_GEMM_WGMMA", "1", 1);
+    setenv("FP4KIT_GEMM_WGMMA_CL", "2", 1);
     setenv("FP4KIT_GEMM_WGMMA_AHEAD", "1", 1); /* consumers decode 1 K-step ahead */
     run_wgmma_cases(800, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
     setenv("FP4KIT_GEMM_WGMMA_AHEAD", "2", 1); /* ... 2 K-steps ahead */
     run_wgmma_cases(1000, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
+    const gcase det = {700, 260, 1536, F32, F32, 1.0f, 0.0f};
+    wgmma_w4a4_det(fp4_config_nvfp4(), det, 1200);
+    wgmma_w4a4_det(fp4_config_mxfp4(), det, 1201);
+    setenv("FP4KIT_GEMM_WGMMA_CL", "1", 1); /* W4A4 without CTA pairs */
+    run_wgmma_cases(1100, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
+    wgmma_w4a4_det(fp4_config_nvfp4(), det, 1202);
     setenv("FP4KIT_GEMM_WGMMA", "0", 1);
     run_wgmma_cases(900, 2, 1);
     if (keep) setenv("FP4KIT_GEMM_WGMMA", keep, 1);
     else unsetenv("FP4KIT_GEMM_WGMMA");
     if (keepa) setenv("FP4KIT_GEMM_WGMMA_AHEAD", keepa, 1);
     else unsetenv("FP4KIT_GEMM_WGMMA_AHEAD");
-    free(keep), free(keepa);
+    if (keepc) setenv("FP4KIT_GEMM_WGMMA_CL", keepc, 1);
+    else unsetenv("FP4KIT_GEMM_WGMMA_CL");
+    free(keep), free(keepa), free(keepc);
 }
 
 static CU_TestInfo gemm_tests[] = {
