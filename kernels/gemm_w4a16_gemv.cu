@@ -17,10 +17,11 @@
  *     griddepcontrol.launch_dependents at its start, so the next PDL launch on the stream (the
  *     next layer's call) gets SMs as soon as this grid's CTAs leave them; the index math and the
  *     decode-table build run before griddepcontrol.wait, every global access (weights,
- *     activations, tensor scale, C, D) after it. pdl = 2 also asks L2 (prefetch.global.L2) for
- *     the weight lines of the warp's first two steps before the wait — a hint only: L2 is the
- *     coherence point, the loads after the wait see the previous grid's writes. pdl = 0: the
- *     loads are issued before the table build (no PDL; the run-5 order).
+ *     activations, tensor scale, C, D) after it. pdl = 2 (the default) also asks L2
+ *     (prefetch.global.L2) for the weight and scale lines of the warp's first P steps (P = 2 by
+ *     default) before the wait, so DRAM works during the previous grid's tail — a hint only: L2
+ *     is the coherence point, the loads after the wait see the previous grid's writes. pdl = 1:
+ *     no hint; pdl = 0: no PDL, the loads go out before the table build (the run-5 order).
  *   - Weights are the mma's A operand (m16 = 16 weight rows), activations its B operand (n8 =
  *     8 rows of A; MT8 = 2 tiles for M 9..16). Lane (g, t) loads rows 16 rg + g and + 8, 16 B
  *     each per chunk (codes K 32t .. 32t+31 of the chunk) and their scale bytes into two
@@ -38,8 +39,7 @@
  *     16-byte unit u at u ^ (((u >> 3) & 1) << 1): conflict-free). Lanes whose activation row
  *     g (+8) is >= M skip that load (their output column is never stored).
  *   - Activation slice [M][cps*128] staged by cp.async in two groups: the chunks of every warp's
- *     first two steps, then the rest while those are computed; with `rot` CTA x issues rows
- *     from x mod M on (the CTAs ask L2 for different lines at once).
+ *     first two steps, then the rest while those are computed.
  *   - Reduction, fixed order (bit-identical run to run): the KW warps of a row group write their
  *     FP32 partials to shared memory, summed in kw order; S > 1: each CTA pushes the entries that
  *     another slice's CTA owns into that CTA's receive buffer (distributed shared memory), one
@@ -163,7 +163,7 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     const int nc = (int)min((int64_t)cps, kch - cb); /* chunks in the CTA's slice (>= 1) */
     const int wn = nc > kw ? (nc - kw + KW - 1) / KW : 0; /* this warp: steps j = chunks kw + j KW */
     gv_pdl_trigger(); /* the next PDL grid may take SMs as this grid's CTAs leave them */
-    const int pdl = mode & 3, rot = mode >> 2 & 1;
+    const int pdl = mode & 3, pfs = mode >> 4; /* launch mode, steps hinted to L2 (pdl = 2) */
     const int64_t n0 = (int64_t)blockIdx.x * R;
     const bool split = gridDim.y > 1;
     uint8_t *sA = gv_smem + GV_LUT_BYTES;
@@ -190,18 +190,13 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1);
         if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst);
         const int upr = nc * 16, u0 = min(upr, 32 * KW);
-        /* rot: CTA x starts at row x mod M (the CTAs request different activation lines at
-         * once instead of all the same ones: spreads the L2 slices' load) */
-        const int m0 = rot ? (int)(blockIdx.x % (unsigned)M) : 0;
-        for (int mi = 0; mi < (int)M; mi++) {
-            const int m = mi + m0 < (int)M ? mi + m0 : mi + m0 - (int)M;
+        for (int m = 0; m < (int)M; m++) {
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
             for (int u = threadIdx.x; u < u0; u += GV_T)
                 cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
         }
         cp_async_commit();
-        for (int mi = 0; mi < (int)M; mi++) {
-            const int m = mi + m0 < (int)M ? mi + m0 : mi + m0 - (int)M;
+        for (int m = 0; m < (int)M; m++) {
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
             for (int u = u0 + threadIdx.x; u < upr; u += GV_T)
                 cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
@@ -209,10 +204,11 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         cp_async_commit();
     };
     if (!pdl) issue_loads();
-    else if (pdl == 2) { /* L2 hint for the first two steps' weight lines (before the wait) */
-        if (wn > 0) gv_prefetch_l2(pw0), gv_prefetch_l2(pw1);
-        if (wn > 1) gv_prefetch_l2(pw0 + wst), gv_prefetch_l2(pw1 + wst);
-    }
+    else if (pdl == 2) /* L2 hint for the first pfs steps' weight and scale lines (before the wait) */
+        for (int j = 0; j < min(wn, pfs); j++) {
+            gv_prefetch_l2(pw0 + j * wst), gv_prefetch_l2(pw1 + j * wst);
+            gv_prefetch_l2(ps0 + j * sst), gv_prefetch_l2(ps1 + j * sst);
+        }
     /* cluster phase 1 = "every CTA has started" (the rule before touching distributed shared
      * memory). Relaxed: a release here would wait for the weight loads in flight. */
     if (split) asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
@@ -355,8 +351,8 @@ static int gv_smem_optin(void) {
 
 /* Diagnostics (benchmarks/notes/gemm.md runs 5, 8): FP4KIT_GEMM_GEMV_S=n forces n K slices;
  * FP4KIT_GEMM_GEMV_PDL=0|1|2 the programmatic-dependent-launch mode (see the kernel comment;
- * default GV_PDL_DEFAULT on compute capability >= 9.0, 0 below); FP4KIT_GEMM_GEMV_ROT=0|1 the
- * activation staging order (default GV_ROT_DEFAULT). Same results in every mode. */
+ * default GV_PDL_DEFAULT on compute capability >= 9.0, 0 below); FP4KIT_GEMM_GEMV_PFS=n the
+ * steps per warp hinted to L2 in mode 2 (default GV_PFS_DEFAULT). Same results in every mode. */
 static int gv_env(const char *name, int dflt) {
     const char *e = getenv(name);
     return e && e[0] ? atoi(e) : dflt;
@@ -370,10 +366,10 @@ static int gv_env_s(void) {
     return v;
 }
 #ifndef GV_PDL_DEFAULT
-#define GV_PDL_DEFAULT 1
+#define GV_PDL_DEFAULT 2
 #endif
-#ifndef GV_ROT_DEFAULT
-#define GV_ROT_DEFAULT 1
+#ifndef GV_PFS_DEFAULT
+#define GV_PFS_DEFAULT 2
 #endif
 /* read per call (tests switch it); the compute capability is cached per device */
 static int gv_pdl_mode(void) {
@@ -418,7 +414,9 @@ static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_ope
     }
     cfg.attrs = attr;
     cfg.numAttrs = na;
-    const int mode = pdl | (gv_env("FP4KIT_GEMM_GEMV_ROT", GV_ROT_DEFAULT) ? 4 : 0);
+    int pfs = gv_env("FP4KIT_GEMM_GEMV_PFS", GV_PFS_DEFAULT);
+    pfs = pfs < 0 ? 0 : pfs > 64 ? 64 : pfs;
+    const int mode = pdl | pfs << 4;
     FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, off_recv, mode, epi));
     FP4_LAUNCH_CHECK("w4a16_gemv_kernel");
     return FP4_OK;

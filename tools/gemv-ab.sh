@@ -18,7 +18,7 @@ rm -f "$out/ab.tmp"
 o=$(find "$b" -name 'gemm_w4a16_gemv.cu.o' | head -1)
 if [ -n "$o" ] && command -v cuobjdump >/dev/null; then
   cuobjdump -sass "$o" >"$out/sass.full" 2>&1
-  awk '/Function :/{f=$3} /^ +\/\*[0-9a-f]+\*\//{split($0,a,"*/"); split(a[2],b," "); op=b[1]; if(op ~ /^@/) op=b[2]; sub(/;$/,"",op); split(op,c,"."); n[f]++; h[f" "c[1]]++}
+  awk '/Function :/{f=$3} /^ +\/\*[0-9a-f]+\*\//{l=$0; sub(/^ +\/\*[0-9a-f]+\*\/ +/,"",l); split(l,b," "); op=b[1]; if(op ~ /^@/) op=b[2]; sub(/;$/,"",op); split(op,c,"."); n[f]++; h[f" "c[1]]++}
        END{for(k in n) print "TOTAL", k, n[k]; for(k in h) print k, h[k]}' "$out/sass.full" | sort >"$out/sass.txt"
   grep -nE "Function|ACQBULK|PREEXIT|griddep|CCTL|DEPBAR" "$out/sass.full" | head -60 >>"$out/sass.txt"
   rm -f "$out/sass.full"
