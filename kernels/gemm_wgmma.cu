@@ -37,6 +37,13 @@
  *   tensor scales (epi_alpha_t / epi_store, gemm_common.cuh: the reference's operation order),
  *   F32 or BF16, rows m >= M / columns n >= N skipped. Out-of-range rows and K are zero codes
  *   with zero scales and add 0.
+ * W4A4 CTA pairs (CL = 2, default; env FP4KIT_GEMM_WGMMA_CL=1 turns them off): a cluster of 2
+ *   CTAs takes N-tiles 2j, 2j+1 of one M-tile; each producer decodes 128 of the 256 Q rows
+ *   (128·rank + ...) into its own stage and lane 0 of each producer warp bulk-copies its 2 × 2 KB
+ *   of rows into the peer's stage (cp.async.bulk shared::cta → shared::cluster, completing bytes
+ *   on the peer's full barrier, whose own producer arrivals expect them); the consumers decode
+ *   only P. empty[s] counts both CTAs' consumer warps (remote arrivals). Cluster barriers after
+ *   the barrier init and before exit. Decode per CTA-step: 768 → 512 units.
  * Tiles are rasterised in groups of 8 M-tiles (N-tile outer within a group) for L2 reuse.
  * Env: FP4KIT_GEMM_WGMMA=0 disables this kernel (tiled_kernel1 runs), =1 enables it; unset →
  * GEMM_WGMMA_DEFAULT. Read on every call (cheap next to a large-M GEMM), so tests can A/B.
@@ -130,7 +137,10 @@ __device__ __forceinline__ void mbar_arrive_tx(uint32_t bar, uint32_t bytes) {
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 /* Cluster (CL = 2) primitives: the peer CTA's shared memory and mbarriers by their
- * shared::cluster addresses (mapa), release/acquire at cluster scope. */
+ * shared::cluster addresses (mapa). No cluster-scope release/acquire on the per-step path (run 7a:
+ * they compile to MEMBAR.ALL.GPU / CCTL.IVALL, which wait for the prefetch loads in flight): the
+ * peer's half of Q arrives by the bulk-copy engine (async proxy, like TMA) completing bytes on our
+ * full barrier, and stage releases are plain remote arrivals (as CUTLASS's ClusterBarrier). */
 __device__ __forceinline__ uint32_t cluster_rank() {
     uint32_t r;
     asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
@@ -141,25 +151,15 @@ __device__ __forceinline__ uint32_t mapa_u32(uint32_t saddr, uint32_t rank) {
     asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(saddr), "r"(rank));
     return r;
 }
-__device__ __forceinline__ void st_cluster_v4(uint32_t addr, uint4 v) {
-    asm volatile("st.shared::cluster.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
-                 : "memory");
-}
 __device__ __forceinline__ void mbar_arrive_remote(uint32_t cbar) {
-    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(cbar) : "memory");
+    asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(cbar) : "memory");
 }
-__device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity) {
-    uint32_t done = 0;
-    do {
-        asm volatile(
-            "{\n.reg .pred p;\nmbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-            : "=r"(done)
-            : "r"(bar), "r"(parity)
-            : "memory");
-    } while (!done);
-}
-__device__ __forceinline__ void fence_proxy_async_cluster() {
-    asm volatile("fence.proxy.async.shared::cluster;\n" ::: "memory");
+/* bytes (multiple of 16, 16-byte aligned) of our shared memory at src into the peer's at dst,
+ * completing on the peer's mbarrier cbar (both shared::cluster addresses). */
+__device__ __forceinline__ void bulk_copy_peer(uint32_t dst, uint32_t src, uint32_t bytes, uint32_t cbar) {
+    asm volatile("cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+                 "r"(src), "r"(bytes), "r"(cbar)
+                 : "memory");
 }
 __device__ __forceinline__ void cluster_sync_all() {
     asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
@@ -281,9 +281,9 @@ __device__ __forceinline__ void wg_load(wg_units<NU> &u, const wg_operand (&op)[
 
 /* Decode the units into the stage's swizzled BF16 tiles: unit j goes to row rl[j] of
  * tile[j] (P or Q of the stage), 16-byte chunks 4h .. 4h+3. */
-template <int NU, bool NV, bool DUAL = false>
+template <int NU, bool NV>
 __device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const (&tile)[NU], const int (&rl)[NU], int h,
-                                          const uint32_t *lut, uint32_t rdiff = 0) {
+                                          const uint32_t *lut) {
 #pragma unroll
     for (int j = 0; j < NU; j++) {
         const uint32_t s0 = lut[u.sc[j] & 0xffu], s1 = NV ? lut[(u.sc[j] >> 8) & 0xffu] : s0;
@@ -297,10 +297,7 @@ __device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const 
 #pragma unroll
             for (int i = 0; i < 4; i++) o[i] = NV ? bf16x2_mul(o[i], sw) : bf16x2_mul(bf16x2_mul(o[i], 0x7E807E80u), sw);
             const int c = 4 * h + w;
-            uint8_t *dst = rowp + ((c ^ (rl[j] & 7)) << 4);
-            *(uint4 *)dst = make_uint4(o[0], o[1], o[2], o[3]);
-            /* DUAL: the same chunk into the peer CTA's tile (shared::cluster address = local + rdiff) */
-            if (DUAL) st_cluster_v4(smem_u32(dst) + rdiff, make_uint4(o[0], o[1], o[2], o[3]));
+            *(uint4 *)(rowp + ((c ^ (rl[j] & 7)) << 4)) = make_uint4(o[0], o[1], o[2], o[3]);
         }
     }
 }
@@ -342,11 +339,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         peer = cluster_rank() ^ 1u;
         rdiff = mapa_u32(smem_u32(smem), peer) - smem_u32(smem);
     }
-    /* waits: acquire at cluster scope when the peer arrives on our barriers */
-    auto wait = [&](uint32_t bar, uint32_t parity) {
-        if constexpr (CL == 2) mbar_wait_cluster(bar, parity);
-        else mbar_wait(bar, parity);
-    };
+    auto wait = [&](uint32_t bar, uint32_t parity) { mbar_wait(bar, parity); };
 
     if (tid < 256) {
         const float f = NV ? fp4_e4m3_decode((uint8_t)tid) * 0x1p118f : fp4_e8m0_decode((uint8_t)tid);
@@ -355,9 +348,9 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     }
     if (tid == 0) {
         for (int s = 0; s < S; s++) {
-            /* W4A4: 4 producer + 8 consumer warps decode (CL = 2: + the peer's 4 producer warps,
-             * which write our half of Q); W4A16: 8 consumer warps + the TMA */
-            mbar_init(full0 + 8 * s, A_FP4 ? (CL == 2 ? 16 : 12) : 9);
+            /* W4A4: 4 producer + 8 consumer warps decode (CL = 2: each producer warp's arrival
+             * also expects the 4 KB its peer warp copies in); W4A16: 8 consumer warps + the TMA */
+            mbar_init(full0 + 8 * s, A_FP4 ? 12 : 9);
             mbar_init(empty0 + 8 * s, 8 * CL); /* 8 consumer warps (CL = 2: ours and the peer's) */
         }
         fence_mbar_init();
@@ -378,7 +371,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 }
         } else {
             /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1. CL = 2: rows
-             * 128·rank + 64j + tid/2, stored into both CTAs' stage. */
+             * 128·rank + 64j + tid/2; warp w's rows 128·rank + 64j + 16w .. +15 (2 KB per j,
+             * contiguous) then go to the peer's stage by two bulk copies issued by lane 0. */
             const int lane = tid & 31, h = tid & 1;
             const int qbase = CL == 2 ? 128 * (int)(peer ^ 1u) : 128;
             wg_operand op[NUP];
@@ -399,15 +393,23 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 uint8_t *tile[NUP];
 #pragma unroll
                 for (int j = 0; j < NUP; j++) tile[j] = sQ + s * WG_Q_TILE;
-                if (dbg != 1) wg_decode<NUP, NV, CL == 2>(b, tile, rl, h, lut, rdiff);
-                wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K);
-                if constexpr (CL == 2) fence_proxy_async_cluster(); /* ours and the peer's tile */
-                else fence_proxy_async(); /* generic-proxy stores → wgmma (async proxy) reads */
+                if (dbg != 1) wg_decode<NUP, NV>(b, tile, rl, h, lut);
+                fence_proxy_async(); /* generic-proxy stores → wgmma / bulk-copy (async proxy) reads */
                 __syncwarp();
                 if (lane == 0) {
-                    mbar_arrive(full0 + 8 * s);
-                    if constexpr (CL == 2) mbar_arrive_remote(full0 + 8 * s + rdiff);
+                    if constexpr (CL == 2) {
+                        mbar_arrive_tx(full0 + 8 * s, NUP * 2048); /* + the peer warp's copy into us */
+                        const int w = tid >> 5;
+#pragma unroll
+                        for (int j = 0; j < NUP; j++) {
+                            const uint32_t src = smem_u32(sQ + s * WG_Q_TILE + (qbase + 64 * j + 16 * w) * 128);
+                            bulk_copy_peer(src + rdiff, src, 2048, full0 + 8 * s + rdiff);
+                        }
+                    } else {
+                        mbar_arrive(full0 + 8 * s);
+                    }
                 }
+                wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K); /* after the fence: it must not wait for these */
             };
             for (int kt = 0; kt < KT; kt += 2) {
                 step(kt, b0);
@@ -439,10 +441,10 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 #pragma unroll
             for (int j = 0; j < NUC; j++) tile[j] = j == 0 ? sP + s * WG_P_TILE : sQ + s * WG_Q_TILE;
             if (dbg != 1) wg_decode<NUC, NV>(b, tile, rl, h, lut);
-            wg_load<NUC, NV, V16>(b, op, row, h, ks + 2, KT, K);
             fence_proxy_async();
             __syncwarp();
             if (lane == 0) mbar_arrive(full0 + 8 * s);
+            wg_load<NUC, NV, V16>(b, op, row, h, ks + 2, KT, K);
         };
         /* release a stage: our empty barrier, and (CL = 2) the peer's, whose producer writes it too */
         auto release = [&](int s) {
@@ -463,7 +465,6 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         auto step = [&](int kt, wg_units<NUC> &bnext) {
             const int s = kt % S;
             wait(full0 + 8 * s, (kt / S) & 1);
-            if constexpr (CL == 2) fence_proxy_async(); /* the peer's generic stores → our wgmma reads */
             if (dbg != 2) {
                 wg_fence();
 #pragma unroll
