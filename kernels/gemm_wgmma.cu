@@ -67,7 +67,7 @@
 #define GEMM_WGMMA_AHEAD_DEFAULT 2
 #endif
 #ifndef GEMM_WGMMA_CL_DEFAULT
-#define GEMM_WGMMA_CL_DEFAULT 2 /* W4A4 CTA pairs (notes run 7) */
+#define GEMM_WGMMA_CL_DEFAULT 2 /* W4A4 CTA pairs: +5-8 points of BF16 over CL = 1 (notes run 7b) */
 #endif
 
 #define WG_BP 128 /* P (weight, N) rows per tile */

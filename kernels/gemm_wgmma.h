@@ -7,9 +7,11 @@
 #include "gemm_common.cuh"
 
 /* AUTO (lib/gemm.c) takes the wgmma kernel for GEMM_WGMMA_AUTO_MIN_M < M <= GEMM_WGMMA_AUTO_MAX_M
- * (instead of two-pass). Run 6 (benchmarks/notes/gemm.md) measured two-pass faster at every M
- * from 256 to 8192, so the range is empty: AUTO reaches this kernel only where two-pass cannot
- * run (C of another dtype than D, workspace that cannot grow); FUSED always takes it. */
+ * (instead of two-pass). Two-pass is kept wherever it is measured faster: run 6 measured it
+ * faster at every M from 256 to 8192; run 7 (W4A4 CTA pairs, faster epilogue) again at
+ * M = 256-1024 except three 8192² samples (W4A4 M = 512, W4A16 M = 256 / 512, fused 2-17 %
+ * faster) — no M range — so the range stays empty: AUTO reaches this kernel only where two-pass
+ * cannot run (C of another dtype than D, workspace that cannot grow); FUSED always takes it. */
 #define GEMM_WGMMA_AUTO_MIN_M 128
 #define GEMM_WGMMA_AUTO_MAX_M 0
 
