@@ -33,19 +33,19 @@ extern "C" {
 
 #define FP4_LT_WORKSPACE ((size_t)32 << 20)
 
-typedef struct fp4_lt_args {
+typedef struct fp4_lt_args { /* members after alpha may be left out of a positional initializer */
     int ta, tb;
     int64_t m, n, k;
     const void *A;
     int64_t lda, sa;
     const void *B;
     int64_t ldb, sb;
-    const void *C; /* NULL: C = D (read only when beta != 0) */
-    int64_t ldc, sc;
     void *D;
     int64_t ldd, sd;
     int batch;
     float alpha, beta;
+    const void *C; /* NULL: C = D (read only when beta != 0) */
+    int64_t ldc, sc;
     const float *dev_alpha_beta; /* non-NULL: alpha, beta are these two device floats */
     fp4_dtype ab_dtype;          /* F32 or BF16 */
     fp4_dtype d_dtype;           /* F32 or BF16 (C too) */

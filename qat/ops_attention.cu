@@ -30,29 +30,12 @@
 #include "ops_cuda_internal.h"
 
 /* D[m, n] = alpha * op(A)[m, k] · op(B)[k, n] for `batch` matrices at strides sa / sb / sd
- * (column-major, ld in elements), all of dtype (F32 / BF16), FP32 accumulation, beta = 0. */
-struct att_gemm_args {
-    int ta, tb;
-    int64_t m, n, k;
-    const void *A;
-    int64_t lda, sa;
-    const void *B;
-    int64_t ldb, sb;
-    void *D;
-    int64_t ldd, sd;
-    int batch;
-    float alpha;
-};
-
-static fp4_status att_gemm(fp4_context *ctx, int bf16, const att_gemm_args &g) {
-    const fp4_dtype dt = bf16 ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
-    fp4_lt_args a;
-    memset(&a, 0, sizeof a);
-    a.ta = g.ta, a.tb = g.tb, a.m = g.m, a.n = g.n, a.k = g.k;
-    a.A = g.A, a.lda = g.lda, a.sa = g.sa, a.B = g.B, a.ldb = g.ldb, a.sb = g.sb;
-    a.D = g.D, a.ldd = g.ldd, a.sd = g.sd, a.batch = g.batch, a.alpha = g.alpha, a.beta = 0.0f;
-    a.ab_dtype = dt, a.d_dtype = dt;
-    fp4_status st = fp4_lt_matmul(ctx, &a);
+ * (column-major, ld in elements; g's members up to alpha), all of dtype F32 / BF16 (bf16), FP32
+ * accumulation, beta = 0. */
+static fp4_status att_gemm(fp4_context *ctx, int bf16, fp4_lt_args g) {
+    g.ab_dtype = g.d_dtype = bf16 ? FP4_DTYPE_BF16 : FP4_DTYPE_F32;
+    g.beta = 0.0f;
+    fp4_status st = fp4_lt_matmul(ctx, &g);
     if (st != FP4_OK) return fp4_fail_context(st, "attention");
     return FP4_OK;
 }
@@ -183,8 +166,8 @@ static fp4_status att_forward_run(fp4_context *ctx, fp4_view *out, fp4_view *att
     const T *q = (const T *)qkv->data, *kk = q + C, *v = q + 2 * C;
     T *a = (T *)att->data, *o = (T *)out->data;
     for (int64_t i = 0; i < g.nouter; i++) { /* S = scale * Q K^T: col-major S^T[t2, t] = K[t2, :]·Q[t, :] */
-        att_gemm_args s = {1, 0, T_, T_, g.hs, kk + g.o_qkv(i), 3 * C, g.s_qkv, q + g.o_qkv(i), 3 * C, g.s_qkv,
-                           a + g.o_att(i), T_, g.s_att, g.batch, scale};
+        fp4_lt_args s = {1, 0, T_, T_, g.hs, kk + g.o_qkv(i), 3 * C, g.s_qkv, q + g.o_qkv(i), 3 * C, g.s_qkv,
+                         a + g.o_att(i), T_, g.s_att, g.batch, scale};
         FP4_TRY(att_gemm(ctx, bf, s));
     }
     const int64_t rows = B * NH * T_;
@@ -196,8 +179,8 @@ static fp4_status att_forward_run(fp4_context *ctx, fp4_view *out, fp4_view *att
         att_softmax_forward_kernel1<T, 1><<<fp4_cdiv(rows, 8), 256, 0, st>>>(a, rows, (int)T_);
     FP4_LAUNCH_CHECK("att_softmax_forward_kernel1");
     for (int64_t i = 0; i < g.nouter; i++) { /* out = P V: col-major out^T[d, t] = V^T[d, :]·P^T[:, t] */
-        att_gemm_args s = {0, 0, g.hs, T_, T_, v + g.o_qkv(i), 3 * C, g.s_qkv, a + g.o_att(i), T_, g.s_att,
-                           o + g.o_out(i), C, g.s_out, g.batch, 1.0f};
+        fp4_lt_args s = {0, 0, g.hs, T_, T_, v + g.o_qkv(i), 3 * C, g.s_qkv, a + g.o_att(i), T_, g.s_att,
+                         o + g.o_out(i), C, g.s_out, g.batch, 1.0f};
         FP4_TRY(att_gemm(ctx, bf, s));
     }
     return FP4_OK;
@@ -214,8 +197,8 @@ static fp4_status att_backward_run(fp4_context *ctx, fp4_view *dqkv, fp4_view *d
     const T *a = (const T *)att->data, *dy = (const T *)dout->data;
     T *da = (T *)datt->data, *dq = (T *)dqkv->data, *dk = dq + C, *dv = dq + 2 * C;
     for (int64_t i = 0; i < g.nouter; i++) { /* dP = dout V^T */
-        att_gemm_args s = {1, 0, T_, T_, g.hs, v + g.o_qkv(i), 3 * C, g.s_qkv, dy + g.o_out(i), C, g.s_out,
-                           da + g.o_att(i), T_, g.s_att, g.batch, 1.0f};
+        fp4_lt_args s = {1, 0, T_, T_, g.hs, v + g.o_qkv(i), 3 * C, g.s_qkv, dy + g.o_out(i), C, g.s_out,
+                         da + g.o_att(i), T_, g.s_att, g.batch, 1.0f};
         FP4_TRY(att_gemm(ctx, bf, s));
     }
     const int64_t rows = B * NH * T_;
@@ -228,16 +211,16 @@ static fp4_status att_backward_run(fp4_context *ctx, fp4_view *dqkv, fp4_view *d
     FP4_LAUNCH_CHECK("att_softmax_backward_kernel1");
     for (int64_t i = 0; i < g.nouter; i++) {
         /* dq = dS K: col-major dq^T[d, t] = K^T[d, :]·dS^T[:, t]  (NN) */
-        att_gemm_args s1 = {0, 0, g.hs, T_, T_, kk + g.o_qkv(i), 3 * C, g.s_qkv, da + g.o_att(i), T_, g.s_att,
-                            dq + g.o_qkv(i), 3 * C, g.s_qkv, g.batch, 1.0f};
+        fp4_lt_args s1 = {0, 0, g.hs, T_, T_, kk + g.o_qkv(i), 3 * C, g.s_qkv, da + g.o_att(i), T_, g.s_att,
+                          dq + g.o_qkv(i), 3 * C, g.s_qkv, g.batch, 1.0f};
         FP4_TRY(att_gemm(ctx, bf, s1));
         /* dk = dS^T Q: col-major dk^T[d, t2] = Q^T[d, :]·dS[:, t2]  (NT) */
-        att_gemm_args s2 = {0, 1, g.hs, T_, T_, q + g.o_qkv(i), 3 * C, g.s_qkv, da + g.o_att(i), T_, g.s_att,
-                            dk + g.o_qkv(i), 3 * C, g.s_qkv, g.batch, 1.0f};
+        fp4_lt_args s2 = {0, 1, g.hs, T_, T_, q + g.o_qkv(i), 3 * C, g.s_qkv, da + g.o_att(i), T_, g.s_att,
+                          dk + g.o_qkv(i), 3 * C, g.s_qkv, g.batch, 1.0f};
         FP4_TRY(att_gemm(ctx, bf, s2));
         /* dv = P^T dout: col-major dv^T[d, t2] = dout^T[d, :]·P[:, t2]  (NT) */
-        att_gemm_args s3 = {0, 1, g.hs, T_, T_, dy + g.o_out(i), C, g.s_out, a + g.o_att(i), T_, g.s_att,
-                            dv + g.o_qkv(i), 3 * C, g.s_qkv, g.batch, 1.0f};
+        fp4_lt_args s3 = {0, 1, g.hs, T_, T_, dy + g.o_out(i), C, g.s_out, a + g.o_att(i), T_, g.s_att,
+                          dv + g.o_qkv(i), 3 * C, g.s_qkv, g.batch, 1.0f};
         FP4_TRY(att_gemm(ctx, bf, s3));
     }
     return FP4_OK;
