@@ -5,9 +5,7 @@
  * FP4KIT_GEMM_WGMMA=1), W4A4 with and without CTA pairs sharing the decoded activation tile
  * (FP4KIT_GEMM_WGMMA_CL = 2 / 1), the consumers decoding 1 or 2 K-steps ahead (_AHEAD), with
  * FP4KIT_GEMM_WGMMA_DBG=1 (no decode: the wgmma + pipeline ceiling) and =2 (no wgmma: the
- * decode's own speed) — DBG results are wrong by design —, MXFP4, each also with persistent
- * CTAs (FP4KIT_GEMM_WGMMA_PERSIST=1, names _ps; _rep repeats the one-CTA-per-tile default as the
- * in-run noise estimate), and cuBLASLt BF16, same run.
+ * decode's own speed) — DBG results are wrong by design —, MXFP4, and cuBLASLt BF16, same run.
  * Part 2, M in {256, 512, 1024}: FUSED (wgmma) vs TWO_PASS for W4A4 and W4A16, and BF16.
  * Random data (never zeros), BF16 out, beta = 0; medians of 10 event-timed calls after 3 warm-up.
  * Run: ./build/benchmarks/bench_gemm_wgmma  (sm_90 only; prints SKIPPED elsewhere)
@@ -85,19 +83,14 @@ int main(void) {
         printf("SKIPPED: the wgmma kernel needs compute capability 9.0 (this is %d.%d)\n", ma, mi);
         return 0;
     }
-    /* variant: name, W4A4?, MXFP4?, FP4KIT_GEMM_WGMMA, _AHEAD, _DBG (NULL: unset), _CL, _PERSIST;
-     * last = lt_bf16 */
-    struct var { const char *name; int w4a4, mx; const char *wg, *ah, *dbg, *cl, *ps; };
-    const var vs[] = {{"w4a4_cl1", 1, 0, "1", "2", NULL, "1", "0"},        {"w4a4_cl2", 1, 0, "1", "2", NULL, "2", "0"},
-                      {"w4a4_cl2_ah1", 1, 0, "1", "1", NULL, "2", "0"},    {"w4a4_cl2_nodec", 1, 0, "1", "2", "1", "2", "0"},
-                      {"w4a4_cl2_nomma", 1, 0, "1", "2", "2", "2", "0"},   {"w4a4_mx_cl1", 1, 1, "1", "2", NULL, "1", "0"},
-                      {"w4a4_mx_cl2", 1, 1, "1", "2", NULL, "2", "0"},     {"w4a16_ah2", 0, 0, "1", "2", NULL, "1", "0"},
-                      {"w4a16_nodec", 0, 0, "1", "2", "1", "1", "0"},      {"w4a16_mx", 0, 1, "1", "2", NULL, "1", "0"},
-                      {"w4a4_cl1_ps", 1, 0, "1", "2", NULL, "1", "1"},     {"w4a4_cl2_ps", 1, 0, "1", "2", NULL, "2", "1"},
-                      {"w4a4_cl2_ps_ah1", 1, 0, "1", "1", NULL, "2", "1"}, {"w4a4_ps_nodec", 1, 0, "1", "2", "1", "2", "1"},
-                      {"w4a4_mx_cl2_ps", 1, 1, "1", "2", NULL, "2", "1"},  {"w4a16_ps", 0, 0, "1", "2", NULL, "1", "1"},
-                      {"w4a16_mx_ps", 0, 1, "1", "2", NULL, "1", "1"},     {"w4a4_cl2_rep", 1, 0, "1", "2", NULL, "2", "0"},
-                      {"lt_bf16", 0, 0, NULL, NULL, NULL, NULL, NULL}};
+    /* variant: name, W4A4?, MXFP4?, FP4KIT_GEMM_WGMMA, _AHEAD, _DBG (NULL: unset), _CL; last = lt_bf16 */
+    struct var { const char *name; int w4a4, mx; const char *wg, *ah, *dbg, *cl; };
+    const var vs[] = {{"w4a4_cl1", 1, 0, "1", "2", NULL, "1"},       {"w4a4_cl2", 1, 0, "1", "2", NULL, "2"},
+                      {"w4a4_cl2_ah1", 1, 0, "1", "1", NULL, "2"},   {"w4a4_cl2_nodec", 1, 0, "1", "2", "1", "2"},
+                      {"w4a4_cl2_nomma", 1, 0, "1", "2", "2", "2"},  {"w4a4_mx_cl1", 1, 1, "1", "2", NULL, "1"},
+                      {"w4a4_mx_cl2", 1, 1, "1", "2", NULL, "2"},    {"w4a16_ah2", 0, 0, "1", "2", NULL, "1"},
+                      {"w4a16_nodec", 0, 0, "1", "2", "1", "1"},     {"w4a16_mx", 0, 1, "1", "2", NULL, "1"},
+                      {"lt_bf16", 0, 0, NULL, NULL, NULL, NULL}};
     enum { NV1 = sizeof vs / sizeof vs[0], BF16 = NV1 - 1 };
     static char tab[8192];
     int tl = 0;
@@ -130,14 +123,12 @@ int main(void) {
             env(vs[v].wg, vs[v].dbg);
             setenv("FP4KIT_GEMM_WGMMA_AHEAD", vs[v].ah, 1);
             setenv("FP4KIT_GEMM_WGMMA_CL", vs[v].cl, 1);
-            setenv("FP4KIT_GEMM_WGMMA_PERSIST", vs[v].ps, 1);
             const fp4_qtensor *qa = vs[v].mx ? &am : &a, *qw = vs[v].mx ? &wm : &w;
             if (vs[v].w4a4) us[v] = time_us([&] { CK(fp4_gemm_ex(ctx, qa, qw, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
             else us[v] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, qw, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
         }
         unsetenv("FP4KIT_GEMM_WGMMA_AHEAD");
         unsetenv("FP4KIT_GEMM_WGMMA_CL");
-        unsetenv("FP4KIT_GEMM_WGMMA_PERSIST");
         env("1", NULL);
         int o = snprintf(tab + tl, sizeof tab - tl, "%-5lld %-5lld", (long long)N, (long long)M);
         tl += o > 0 ? o : 0;

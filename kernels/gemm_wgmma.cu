@@ -45,11 +45,6 @@
  *   only P. empty[s] counts both CTAs' consumer warps (remote arrivals). Cluster barriers after
  *   the barrier init and before exit. Decode per CTA-step: 768 → 512 units.
  * Tiles are rasterised in groups of 8 M-tiles (N-tile outer within a group) for L2 reuse.
- * Persistent CTAs (env FP4KIT_GEMM_WGMMA_PERSIST=1; default GEMM_WGMMA_PERSIST_DEFAULT): a grid
- *   of the co-resident CTAs (pairs), each running tile units cid, cid + ncl, ... in that raster
- *   as one flat stream of K-steps through the same stage ring, so the producer and the decode-ahead
- *   run into the next tile while the consumers run the epilogue (notes run 9). =0: one CTA
- *   (pair) per tile, the same kernel looping once.
  * Env: FP4KIT_GEMM_WGMMA=0 disables this kernel (tiled_kernel1 runs), =1 enables it; unset →
  * GEMM_WGMMA_DEFAULT. Read on every call (cheap next to a large-M GEMM), so tests can A/B.
  * Diagnostics (benchmarks/bench_gemm_wgmma.cu only; WRONG results): FP4KIT_GEMM_WGMMA_DBG=1 skips
@@ -73,9 +68,6 @@
 #endif
 #ifndef GEMM_WGMMA_CL_DEFAULT
 #define GEMM_WGMMA_CL_DEFAULT 2 /* W4A4 CTA pairs: +5-8 points of BF16 over CL = 1 (notes run 7b) */
-#endif
-#ifndef GEMM_WGMMA_PERSIST_DEFAULT
-#define GEMM_WGMMA_PERSIST_DEFAULT 0 /* persistent CTAs: env opt-in until measured (notes run 9) */
 #endif
 
 #define WG_BP 128 /* P (weight, N) rows per tile */
@@ -314,26 +306,6 @@ __device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const 
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-#ifdef WG_DEVICE_OK
-/* Tile unit u (0 .. tiles_m · ⌈tiles_n / CL⌉ − 1) → the CTA's tile origin: groups of WG_GROUP_M
- * M-tiles, M-tile fastest inside a group; CL = 2: the cluster's two CTAs (rank 0, 1) take N-tiles
- * 2j and 2j + 1 of one M-tile (the second may lie past N: it still decodes its half of Q for its
- * peer and stores nothing). */
-__device__ __forceinline__ void wg_tile(int u, int tiles_m, int tiles_nc, int CL, int rank, int64_t &m0, int64_t &n0) {
-    const int per_group = WG_GROUP_M * tiles_nc;
-    const int first_m = (u / per_group) * WG_GROUP_M;
-    const int gsize = min(tiles_m - first_m, WG_GROUP_M);
-    const int mt = first_m + (u % per_group) % gsize, nt = CL * ((u % per_group) / gsize) + rank;
-    m0 = (int64_t)mt * WG_BQ, n0 = (int64_t)nt * WG_BP;
-}
-#endif
-
-/* One CTA (cluster) runs tile units cid, cid + ncl, cid + 2·ncl, ... (cid = blockIdx.x / CL,
- * ncl = gridDim.x / CL): launched with one cluster per unit (ncl = units) it runs one tile; the
- * persistent launch (grid of co-resident CTAs) runs several, as one flat stream of K-steps
- * f = li·KT + kt (li = the CTA's li-th unit) through the same stage ring and barrier phases, so
- * the producer and the consumers' decode-ahead run into the next tile while the consumers run a
- * tile's epilogue. */
 template <bool A_FP4, bool NV, bool V16, int AH, int CL>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
@@ -350,33 +322,17 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     uint64_t *bars = (uint64_t *)(lut + 256);      /* full[S], empty[S] */
     const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S);
 
-    const int tiles_nc = (tiles_n + CL - 1) / CL, units = tiles_m * tiles_nc;
-    const int cid = blockIdx.x / CL, ncl = gridDim.x / CL, rank = (int)(blockIdx.x % CL);
+    /* tile: groups of WG_GROUP_M M-tiles, M-tile fastest inside a group. CL = 2: the cluster's
+     * two CTAs take N-tiles 2j and 2j + 1 of one M-tile (the second may lie past N: it still
+     * decodes its half of Q for its peer and stores nothing). */
+    const int tiles_nc = (tiles_n + CL - 1) / CL;
+    const int id = blockIdx.x / CL, per_group = WG_GROUP_M * tiles_nc;
+    const int first_m = (id / per_group) * WG_GROUP_M;
+    const int gsize = min(tiles_m - first_m, WG_GROUP_M);
+    const int mt = first_m + (id % per_group) % gsize, nt = CL * ((id % per_group) / gsize) + (int)(blockIdx.x % CL);
+    const int64_t m0 = (int64_t)mt * WG_BQ, n0 = (int64_t)nt * WG_BP;
     const int KT = (int)((K + WG_BK - 1) / WG_BK);
-    const int nmine = cid < units ? (units - cid + ncl - 1) / ncl : 0;
-    const int NF = nmine * KT; /* this CTA's K-steps over all its tiles */
     const int tid = threadIdx.x;
-    /* A role's cursor over its flat K-steps, advanced one K-step per call (the roles load their
-     * K-steps in order): the tile origin is recomputed once per tile, not per K-step (run 9
-     * call 1: per-step integer divisions in the consumers' decode-ahead cost ~10-20 points). */
-    struct wg_cursor {
-        int kt, li;
-        int64_t m0, n0;
-    };
-    auto cur_init = [&](wg_cursor &c) {
-        c.kt = 0, c.li = 0, c.m0 = 0, c.n0 = 0;
-        if (nmine > 0) wg_tile(cid, tiles_m, tiles_nc, CL, rank, c.m0, c.n0);
-    };
-    /* the cursor's K-step: its kt (KT past the end: loads nothing) and origin; then advance */
-    auto cur_next = [&](wg_cursor &c, int64_t &m0, int64_t &n0) -> int {
-        const int kt = c.li < nmine ? c.kt : KT;
-        m0 = c.m0, n0 = c.n0;
-        if (++c.kt == KT) {
-            c.kt = 0;
-            if (++c.li < nmine) wg_tile(cid + c.li * ncl, tiles_m, tiles_nc, CL, rank, c.m0, c.n0);
-        }
-        return kt;
-    };
     /* CL = 2: the peer's rank, and the peer's shared::cluster address minus ours (same layout) */
     uint32_t peer = 0, rdiff = 0;
     if constexpr (CL == 2) {
@@ -406,18 +362,13 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         /* ---------------- producer warpgroup ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 " WG_STR(WG_PREGS) ";\n" ::: "memory");
         if constexpr (!A_FP4) { /* W4A16: thread 0 streams the activation tiles by TMA */
-            if (tid == 0) {
-                wg_cursor cur;
-                cur_init(cur);
-                for (int f = 0; f < NF; f++) {
-                    const int s = f % S;
-                    int64_t m0, n0;
-                    const int kt = cur_next(cur, m0, n0);
-                    mbar_wait(empty0 + 8 * s, ((f / S) & 1) ^ 1);
+            if (tid == 0)
+                for (int kt = 0; kt < KT; kt++) {
+                    const int s = kt % S;
+                    mbar_wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
                     mbar_arrive_tx(full0 + 8 * s, WG_Q_TILE);
                     tma_load_2d(smem_u32(sQ + s * WG_Q_TILE), &tmap_a, full0 + 8 * s, kt * WG_BK, (int)m0);
                 }
-            }
         } else {
             /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1. CL = 2: rows
              * 128·rank + 64j + tid/2; warp w's rows 128·rank + 64j + 16w .. +15 (2 KB per j,
@@ -425,28 +376,20 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             const int lane = tid & 31, h = tid & 1;
             const int qbase = CL == 2 ? 128 * (int)(peer ^ 1u) : 128;
             wg_operand op[NUP];
+            int64_t row[NUP];
             int rl[NUP];
 #pragma unroll
             for (int j = 0; j < NUP; j++) {
                 op[j] = pa;
                 rl[j] = qbase + 64 * j + (tid >> 1);
+                row[j] = m0 + rl[j];
             }
-            /* load the next flat K-step (in order: 0, 1, 2, ...) into b */
-            wg_cursor cur;
-            cur_init(cur);
-            auto load = [&](wg_units<NUP> &b) {
-                int64_t m0, n0, row[NUP];
-                const int kt = cur_next(cur, m0, n0);
-#pragma unroll
-                for (int j = 0; j < NUP; j++) row[j] = m0 + rl[j];
-                wg_load<NUP, NV, V16>(b, op, row, h, kt, KT, K);
-            };
             wg_units<NUP> b0, b1;
-            load(b0); /* K-step 0 */
-            load(b1); /* 1 */
-            auto step = [&](int f, wg_units<NUP> &b) {
-                const int s = f % S;
-                wait(empty0 + 8 * s, ((f / S) & 1) ^ 1);
+            wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
+            wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
+            auto step = [&](int kt, wg_units<NUP> &b) {
+                const int s = kt % S;
+                wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
                 uint8_t *tile[NUP];
 #pragma unroll
                 for (int j = 0; j < NUP; j++) tile[j] = sQ + s * WG_Q_TILE;
@@ -466,11 +409,11 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                         mbar_arrive(full0 + 8 * s);
                     }
                 }
-                load(b); /* K-step f + 2, after the fence: it must not wait for these */
+                wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K); /* after the fence: it must not wait for these */
             };
-            for (int f = 0; f < NF; f += 2) {
-                step(f, b0);
-                if (f + 1 < NF) step(f + 1, b1);
+            for (int kt = 0; kt < KT; kt += 2) {
+                step(kt, b0);
+                if (kt + 1 < KT) step(kt + 1, b1);
             }
         }
     } else {
@@ -479,28 +422,21 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         const int cw = tid - 128, wg = cw >> 7, warp = (cw >> 5) & 3, lane = cw & 31, h = cw & 1;
         /* decode share: unit 0 = P row cw/2, unit 1 (W4A4, CL = 1) = Q row cw/2; K half cw & 1 */
         wg_operand op[NUC];
+        int64_t row[NUC];
         int rl[NUC];
 #pragma unroll
         for (int j = 0; j < NUC; j++) {
             op[j] = j == 0 ? pb : pa;
             rl[j] = cw >> 1;
+            row[j] = (j == 0 ? n0 : m0) + rl[j];
         }
-        wg_cursor cur;
-        cur_init(cur);
-        auto load = [&](wg_units<NUC> &b) { /* the next flat K-step, in order */
-            int64_t m0, n0, row[NUC];
-            const int kt = cur_next(cur, m0, n0);
-#pragma unroll
-            for (int j = 0; j < NUC; j++) row[j] = (j == 0 ? n0 : m0) + rl[j];
-            wg_load<NUC, NV, V16>(b, op, row, h, kt, KT, K);
-        };
         wg_units<NUC> b0, b1;
-        load(b0); /* K-step 0 */
-        load(b1); /* 1 */
-        /* decode this thread's share of flat K-step fs into its stage, prefetch fs + 2, publish */
-        auto produce = [&](int fs, wg_units<NUC> &b) {
-            const int s = fs % S;
-            wait(empty0 + 8 * s, ((fs / S) & 1) ^ 1);
+        wg_load<NUC, NV, V16>(b0, op, row, h, 0, KT, K);
+        wg_load<NUC, NV, V16>(b1, op, row, h, 1, KT, K);
+        /* decode this thread's share of K-step ks into its stage, prefetch ks + 2, publish */
+        auto produce = [&](int ks, wg_units<NUC> &b) {
+            const int s = ks % S;
+            wait(empty0 + 8 * s, ((ks / S) & 1) ^ 1);
             uint8_t *tile[NUC];
 #pragma unroll
             for (int j = 0; j < NUC; j++) tile[j] = j == 0 ? sP + s * WG_P_TILE : sQ + s * WG_Q_TILE;
@@ -508,7 +444,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             fence_proxy_async();
             __syncwarp();
             if (lane == 0) mbar_arrive(full0 + 8 * s);
-            load(b); /* K-step fs + 2 */
+            wg_load<NUC, NV, V16>(b, op, row, h, ks + 2, KT, K);
         };
         /* release a stage: our empty barrier, and (CL = 2) the peer's, whose producer writes it too */
         auto release = [&](int s) {
@@ -523,55 +459,12 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 #pragma unroll
         for (int i = 0; i < 128; i++) acc[i] = 0.0f;
         const uint32_t pbase = smem_u32(sP) + wg * (64 * 128), qbase = smem_u32(sQ);
-        const float at_ = epi_alpha_t(epi);
-        /* undo the 2^-8 folded into each NVFP4 operand's decode (exact) */
-        const float esc = NV ? (A_FP4 ? 65536.0f : 256.0f) : 1.0f;
-        const int g = lane >> 2, tq = lane & 3;
-        const int64_t M = pa.rows, N = pb.rows;
-        /* the tile at (m0, n0): acc[i] = D[m0 + 8·(i>>2) + 2tq + (i&1)][n0 + 64wg + 16warp + g +
-         * 8·((i>>1)&1)] */
-        auto epilogue = [&](int64_t m0, int64_t n0) {
-            if (!epi.c && m0 + WG_BQ <= M && n0 + WG_BP <= N) {
-                /* whole tile inside D, no C: row pointers stepped by 8 rows, the same operation
-                 * order as epi_store (alpha · (alpha_t · acc)) */
-                const int64_t ldd = epi.ldd, off = (m0 + 2 * tq) * ldd + n0 + wg * 64 + warp * 16 + g;
-                if (epi.d_bf16) {
-                    uint16_t *d = (uint16_t *)epi.d + off;
-#pragma unroll
-                    for (int j = 0; j < 32; j++, d += 8 * ldd)
-#pragma unroll
-                        for (int q = 0; q < 4; q++) {
-                            const int i = 4 * j + q;
-                            d[(q & 1) * ldd + 8 * (q >> 1)] =
-                                fp4_f32_to_bf16(__fmul_rn(epi.alpha, __fmul_rn(at_, __fmul_rn(acc[i], esc))));
-                        }
-                } else {
-                    float *d = (float *)epi.d + off;
-#pragma unroll
-                    for (int j = 0; j < 32; j++, d += 8 * ldd)
-#pragma unroll
-                        for (int q = 0; q < 4; q++) {
-                            const int i = 4 * j + q;
-                            d[(q & 1) * ldd + 8 * (q >> 1)] = __fmul_rn(epi.alpha, __fmul_rn(at_, __fmul_rn(acc[i], esc)));
-                        }
-                }
-            } else {
-#pragma unroll
-                for (int i = 0; i < 128; i++) {
-                    const int64_t n = n0 + wg * 64 + warp * 16 + g + 8 * ((i >> 1) & 1);
-                    const int64_t m = m0 + 8 * (i >> 2) + 2 * tq + (i & 1);
-                    if (m < M && n < N) epi_store(epi, at_, m, n, __fmul_rn(acc[i], esc));
-                }
-            }
-        };
-        /* flat K-step f (local kt): wait for its stage, issue its wgmmas, decode K-step f+AH
-         * (maybe of the next tile) while they run, then retire K-step f-1's wgmmas and release
-         * that stage (not at a tile's first K-step: its last K-step retires all wgmmas and
-         * releases its stage before the epilogue, so the producer can refill it meanwhile).
-         * AH = 2: a stage's decode has two K-steps of wgmma to hide behind. */
-        auto step = [&](int f, int kt, wg_units<NUC> &bnext) {
-            const int s = f % S;
-            wait(full0 + 8 * s, (f / S) & 1);
+        /* K-step kt: wait for its stage, issue its wgmmas, decode K-step kt+AH while they run,
+         * then retire K-step kt-1's wgmmas and release that stage. AH = 2: a stage's decode has
+         * two K-steps of wgmma to hide behind (its slot held K-step kt+AH-S <= kt-2). */
+        auto step = [&](int kt, wg_units<NUC> &bnext) {
+            const int s = kt % S;
+            wait(full0 + 8 * s, (kt / S) & 1);
             if (dbg != 2) {
                 wg_fence();
 #pragma unroll
@@ -580,36 +473,60 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                                      sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
                 wg_commit();
             }
-            if (f + AH < NF) produce(f + AH, bnext);
+            if (kt + AH < KT) produce(kt + AH, bnext);
             if (dbg != 2) {
                 wg_wait<1>();
-                if (kt > 0) release((f - 1) % S);
+                if (kt > 0) release((kt - 1) % S);
             } else { /* diagnostic: no tensor-core work, release the stage at once */
                 release(s);
             }
         };
-        /* Buffers: b0 holds the pending K-steps of even local kt, b1 odd (a K-step's loads go to
-         * the buffer its K-step − 2 decoded from). The tile loop keeps the accumulator reads
-         * (epilogue) outside the K loop, after wait_group 0, so ptxas keeps the wgmmas async. */
-        if (NF > 0) produce(0, b0);
-        if (AH == 2 && NF > 1) produce(1, b1);
-        for (int li = 0, f0 = 0; li < nmine; li++, f0 += KT) {
-            for (int kt = 0; kt < KT; kt += 2) {
-                step(f0 + kt, kt, AH == 1 ? b1 : b0);
-                if (kt + 1 < KT) step(f0 + kt + 1, kt + 1, AH == 1 ? b0 : b1);
-            }
-            wg_wait<0>(); /* on every path: ptxas then sees no accumulator read with wgmmas in flight */
-            if (dbg != 2) release((f0 + KT - 1) % S);
-            acc_fence(acc);
-            int64_t m0, n0;
-            wg_tile(cid + li * ncl, tiles_m, tiles_nc, CL, rank, m0, n0);
-            epilogue(m0, n0);
+        /* K-step s decodes from buffer s & 1 */
+        produce(0, b0);
+        if (AH == 2 && KT > 1) produce(1, b1);
+        for (int kt = 0; kt < KT; kt += 2) {
+            step(kt, AH == 1 ? b1 : b0);
+            if (kt + 1 < KT) step(kt + 1, AH == 1 ? b0 : b1);
+        }
+        wg_wait<0>();
+        acc_fence(acc);
+
+        const float at = epi_alpha_t(epi);
+        /* undo the 2^-8 folded into each NVFP4 operand's decode (exact) */
+        const float esc = NV ? (A_FP4 ? 65536.0f : 256.0f) : 1.0f;
+        const int g = lane >> 2, tq = lane & 3;
+        const int64_t M = pa.rows, N = pb.rows;
+        /* acc[i] = D[m0 + 8·(i>>2) + 2tq + (i&1)][n0 + 64wg + 16warp + g + 8·((i>>1)&1)] */
+        if (!epi.c && m0 + WG_BQ <= M && n0 + WG_BP <= N) {
+            /* whole tile inside D, no C: row pointers stepped by 8 rows, the same operation
+             * order as epi_store (alpha · (alpha_t · acc)) */
+            const int64_t ldd = epi.ldd, off = (m0 + 2 * tq) * ldd + n0 + wg * 64 + warp * 16 + g;
+            if (epi.d_bf16) {
+                uint16_t *d = (uint16_t *)epi.d + off;
 #pragma unroll
-            for (int i = 0; i < 128; i++) acc[i] = 0.0f;
-            if (KT & 1) { /* odd KT: the next tile's even-kt K-steps are in b1 */
-                const wg_units<NUC> t = b0;
-                b0 = b1;
-                b1 = t;
+                for (int j = 0; j < 32; j++, d += 8 * ldd)
+#pragma unroll
+                    for (int q = 0; q < 4; q++) {
+                        const int i = 4 * j + q;
+                        d[(q & 1) * ldd + 8 * (q >> 1)] =
+                            fp4_f32_to_bf16(__fmul_rn(epi.alpha, __fmul_rn(at, __fmul_rn(acc[i], esc))));
+                    }
+            } else {
+                float *d = (float *)epi.d + off;
+#pragma unroll
+                for (int j = 0; j < 32; j++, d += 8 * ldd)
+#pragma unroll
+                    for (int q = 0; q < 4; q++) {
+                        const int i = 4 * j + q;
+                        d[(q & 1) * ldd + 8 * (q >> 1)] = __fmul_rn(epi.alpha, __fmul_rn(at, __fmul_rn(acc[i], esc)));
+                    }
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < 128; i++) {
+                const int64_t n = n0 + wg * 64 + warp * 16 + g + 8 * ((i >> 1) & 1);
+                const int64_t m = m0 + 8 * (i >> 2) + 2 * tq + (i & 1);
+                if (m < M && n < N) epi_store(epi, at, m, n, __fmul_rn(acc[i], esc));
             }
         }
     }
@@ -684,16 +601,6 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-/* Persistent CTAs: env FP4KIT_GEMM_WGMMA_PERSIST = 0 (one CTA per tile), 1 (a grid of the
- * co-resident CTAs, each looping over tiles), n >= 2 (as 1 with at most n CTAs, clusters for
- * CL = 2: tests, to get several tiles per CTA and a tile count that is not a multiple of the
- * grid); unset → GEMM_WGMMA_PERSIST_DEFAULT. */
-static int wgmma_persist(void) {
-    const char *e = getenv("FP4KIT_GEMM_WGMMA_PERSIST");
-    const int v = e && *e ? atoi(e) : GEMM_WGMMA_PERSIST_DEFAULT;
-    return v > 0 ? v : 0;
-}
-
 template <bool A_FP4, bool NV, bool V16, int AH, int CL>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
@@ -702,11 +609,10 @@ static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const 
     const size_t smem = wg_cfg<A_FP4, CL>::SMEM;
     FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
     const int tm = (int)fp4_cdiv(pa.rows, WG_BQ), tn = (int)fp4_cdiv(pb.rows, WG_BP);
-    const int64_t units = (int64_t)tm * ((tn + CL - 1) / CL); /* tiles (CL = 2: tile pairs) */
     const char *dbg = getenv("FP4KIT_GEMM_WGMMA_DBG");
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = dim3((unsigned)(units * CL));
+    cfg.gridDim = dim3((unsigned)((int64_t)tm * ((tn + CL - 1) / CL) * CL));
     cfg.blockDim = dim3(WG_THREADS);
     cfg.dynamicSmemBytes = smem;
     cfg.stream = (cudaStream_t)fp4_context_stream(ctx);
@@ -728,28 +634,6 @@ static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const 
             fits[dev] = ok ? 1 : 2;
         }
         if (dev < 0 || dev >= 64 || fits[dev] == 2) return wgmma_run_ah<A_FP4, NV, V16, AH, 1>(ctx, tmap, pb, pa, K, epi);
-    }
-    const int persist = wgmma_persist();
-    if (persist) { /* persistent: as many CTAs (clusters) as run at once, each looping over tiles */
-        static int resident[64]; /* co-resident CTAs (CL = 2: clusters) per device; 0 unknown */
-        int dev = 0;
-        FP4_CUDA_TRY(cudaGetDevice(&dev));
-        int n = dev >= 0 && dev < 64 ? resident[dev] : 0;
-        if (!n) {
-            if (CL > 1) {
-                if (cudaOccupancyMaxActiveClusters(&n, (const void *)kern, &cfg) != cudaSuccess) n = 0;
-            } else {
-                int sms = 0, per = 0;
-                if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess &&
-                    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, kern, WG_THREADS, smem) == cudaSuccess)
-                    n = sms * per;
-            }
-            (void)cudaGetLastError();
-            if (n < 1) n = 1;
-            if (dev >= 0 && dev < 64) resident[dev] = n;
-        }
-        if (persist > 1 && persist < n) n = persist; /* tests: fewer CTAs than tiles */
-        if (units > n) cfg.gridDim = dim3((unsigned)(n * CL));
     }
     FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, tmap, pb, pa, K, tm, tn, epi, dbg ? atoi(dbg) : 0));
     FP4_LAUNCH_CHECK("wgmma_kernel1");

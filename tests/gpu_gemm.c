@@ -618,35 +618,13 @@ static void wgmma_w4a4_det(fp4_config cfg, gcase g, uint64_t seed) {
     free_q(&a), free_q(&b), free_v(&d);
 }
 
-/* Persistent CTAs (FP4KIT_GEMM_WGMMA_PERSIST, kernels/gemm_wgmma.cu): 1 = a grid of co-resident
- * CTAs; n >= 2 caps the grid at n CTAs (clusters) so that each runs several tiles back to back.
- * Tile (pair) counts over 3 clusters (CL = 2) / 7 CTAs (CL = 1), not multiples of the grid where
- * marked: 1100 x 1000 = 5 x 8 tiles, 20 pairs (20 % 3, 40 % 7: uneven both); 900 x 780 = 4 x 7
- * (odd N-tile count: a CTA past N), 16 pairs (uneven for CL = 2), K = 288 (half a last K-step);
- * 513 x 300 = 3 x 3, K = 64 (a tile boundary at every K-step; 9 % 7 uneven). */
-static const gcase wg_ps_cases[] = {
-    {1100, 1000, 128, BF16, F32, 1.0f, 0.0f}, {900, 780, 32 * 9, F32, F32, 0.5f, 0.0f},
-    {513, 300, 64, F32, BF16, 1.0f, 0.5f},
-};
-static void run_wgmma_persist_cases(uint64_t seed0) {
-    for (int i = 0; i < (int)NCASE(wg_ps_cases); i++) {
-        const uint64_t sd = seed0 + 2 * (uint64_t)i;
-        run_w4a4_case(fp4_config_nvfp4(), wg_ps_cases[i], FP4_ALPHA_SDEC, sd);
-        run_w4a4_case(fp4_config_mxfp4(), wg_ps_cases[i], FP4_ALPHA_SDEC, sd + 1);
-        run_w4a16_case(fp4_config_nvfp4(), wg_ps_cases[i], sd);
-    }
-}
-
 /* W4A4 runs with CTA pairs sharing the decoded activation tile (FP4KIT_GEMM_WGMMA_CL=2: odd
- * N-tile counts give a pair whose second CTA lies past N) and without (=1); one CTA per tile
- * (FP4KIT_GEMM_WGMMA_PERSIST=0) and persistent CTAs (1, and capped grids of 3 / 7). */
+ * N-tile counts give a pair whose second CTA lies past N) and without (=1). */
 static void test_wgmma(void) {
     const char *old = getenv("FP4KIT_GEMM_WGMMA"), *olda = getenv("FP4KIT_GEMM_WGMMA_AHEAD"),
-               *oldc = getenv("FP4KIT_GEMM_WGMMA_CL"), *oldp = getenv("FP4KIT_GEMM_WGMMA_PERSIST");
-    char *keep = old ? strdup(old) : NULL, *keepa = olda ? strdup(olda) : NULL, *keepc = oldc ? strdup(oldc) : NULL,
-         *keepp = oldp ? strdup(oldp) : NULL;
+               *oldc = getenv("FP4KIT_GEMM_WGMMA_CL");
+    char *keep = old ? strdup(old) : NULL, *keepa = olda ? strdup(olda) : NULL, *keepc = oldc ? strdup(oldc) : NULL;
     setenv("FP4KIT_GEMM_WGMMA", "1", 1);
-    setenv("FP4KIT_GEMM_WGMMA_PERSIST", "0", 1);
     setenv("FP4KIT_GEMM_WGMMA_CL", "2", 1);
     setenv("FP4KIT_GEMM_WGMMA_AHEAD", "1", 1); /* consumers decode 1 K-step ahead */
     run_wgmma_cases(800, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
@@ -658,25 +636,6 @@ static void test_wgmma(void) {
     setenv("FP4KIT_GEMM_WGMMA_CL", "1", 1); /* W4A4 without CTA pairs */
     run_wgmma_cases(1100, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
     wgmma_w4a4_det(fp4_config_nvfp4(), det, 1202);
-    /* persistent CTAs: the grid of co-resident CTAs (every case fits in one wave), then capped
-     * grids (several tiles per CTA, uneven), with and without pairs, AH = 2 and 1 */
-    setenv("FP4KIT_GEMM_WGMMA_PERSIST", "1", 1);
-    setenv("FP4KIT_GEMM_WGMMA_CL", "2", 1);
-    run_wgmma_cases(1300, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
-    setenv("FP4KIT_GEMM_WGMMA_PERSIST", "3", 1);
-    run_wgmma_persist_cases(1400);
-    run_wgmma_cases(1500, 3, 1);
-    const gcase detp = {1100, 1000, 128 * 3, F32, F32, 1.0f, 0.0f};
-    wgmma_w4a4_det(fp4_config_nvfp4(), detp, 1203);
-    wgmma_w4a4_det(fp4_config_mxfp4(), detp, 1204);
-    setenv("FP4KIT_GEMM_WGMMA_AHEAD", "1", 1);
-    run_wgmma_persist_cases(1450);
-    setenv("FP4KIT_GEMM_WGMMA_AHEAD", "2", 1);
-    setenv("FP4KIT_GEMM_WGMMA_CL", "1", 1);
-    setenv("FP4KIT_GEMM_WGMMA_PERSIST", "7", 1);
-    run_wgmma_persist_cases(1600);
-    wgmma_w4a4_det(fp4_config_nvfp4(), detp, 1205);
-    setenv("FP4KIT_GEMM_WGMMA_PERSIST", "0", 1);
     setenv("FP4KIT_GEMM_WGMMA", "0", 1);
     run_wgmma_cases(900, 2, 1);
     if (keep) setenv("FP4KIT_GEMM_WGMMA", keep, 1);
@@ -685,9 +644,7 @@ static void test_wgmma(void) {
     else unsetenv("FP4KIT_GEMM_WGMMA_AHEAD");
     if (keepc) setenv("FP4KIT_GEMM_WGMMA_CL", keepc, 1);
     else unsetenv("FP4KIT_GEMM_WGMMA_CL");
-    if (keepp) setenv("FP4KIT_GEMM_WGMMA_PERSIST", keepp, 1);
-    else unsetenv("FP4KIT_GEMM_WGMMA_PERSIST");
-    free(keep), free(keepa), free(keepc), free(keepp);
+    free(keep), free(keepa), free(keepc);
 }
 
 static CU_TestInfo gemm_tests[] = {
