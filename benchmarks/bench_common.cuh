@@ -80,6 +80,26 @@ static float bench_time_ms_b2b(cudaStream_t stream, int warm, int reps, F fn) {
     return m;
 }
 
+/* Random device bytes (splitmix-style hash of seed and index): mode 0 any byte; 1 an E4M3 block
+ * scale in [2^-3, 60]; 2 an E8M0 scale in [2^-5, 2^5]; 3 FP8 E4M3 data without NaN. */
+__global__ void bench_fill_bytes_kernel(uint8_t *p, size_t n, uint64_t seed, int mode) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t x = seed ^ (i * 0x9E3779B97F4A7C15ull);
+        x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
+        uint8_t b = (uint8_t)x;
+        if (mode == 1) b = (uint8_t)(0x20 + (x >> 8) % 0x38);
+        if (mode == 2) b = (uint8_t)(122 + (x >> 8) % 11);
+        if (mode == 3) b = (uint8_t)((b & 0x80) | (0x20 + (x >> 8) % 0x30));
+        p[i] = b;
+    }
+}
+
+static inline int bench_fill_bytes(void *p, size_t n, uint64_t seed, int mode, cudaStream_t s) {
+    bench_fill_bytes_kernel<<<1024, 256, 0, s>>>((uint8_t *)p, n, seed, mode);
+    BENCH_CHECK(cudaGetLastError());
+    return 0;
+}
+
 /* Fill n bf16 values with N(0,1)-ish data (xorshift + sum of uniforms) on the device. */
 __global__ void bench_fill_bf16_kernel(uint16_t *p, size_t n, uint64_t seed, float scale) {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;

@@ -59,22 +59,9 @@
 static fp4_context *ctx;
 static cudaStream_t stream;
 
-/* ---- random device bytes ------------------------------------------------------------------ */
-/* mode 0: any byte; 1: E4M3 block scale in [2^-3, 60]; 2: E8M0 in [2^-5, 2^5]; 3: FP8 E4M3 data, no NaN */
-__global__ void fill_bytes_kernel(uint8_t *p, size_t n, uint64_t seed, int mode) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        uint64_t x = seed ^ (i * 0x9E3779B97F4A7C15ull);
-        x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
-        uint8_t b = (uint8_t)x;
-        if (mode == 1) b = (uint8_t)(0x20 + (x >> 8) % 0x38);
-        if (mode == 2) b = (uint8_t)(122 + (x >> 8) % 11);
-        if (mode == 3) b = (uint8_t)((b & 0x80) | (0x20 + (x >> 8) % 0x30));
-        p[i] = b;
-    }
-}
+/* ---- random device bytes (bench_common.cuh) ------------------------------------------------ */
 static void fill_bytes(void *p, size_t n, uint64_t seed, int mode) {
-    fill_bytes_kernel<<<1024, 256, 0, stream>>>((uint8_t *)p, n, seed, mode);
-    if (cudaGetLastError() != cudaSuccess) { fprintf(stderr, "fill failed\n"); exit(1); }
+    if (bench_fill_bytes(p, n, seed, mode, stream)) exit(1);
 }
 
 static void make_dev_q(fp4_qtensor *q, int64_t rows, int64_t cols, fp4_config cfg, uint64_t seed) {

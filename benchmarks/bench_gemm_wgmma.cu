@@ -30,22 +30,12 @@
 static fp4_context *ctx;
 static cudaStream_t stream;
 
-__global__ void wg_fill_kernel(uint8_t *p, size_t n, uint64_t seed, int scale_mode) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        uint64_t x = seed ^ (i * 0x9E3779B97F4A7C15ull);
-        x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
-        uint8_t b = (uint8_t)x;
-        if (scale_mode == 1) b = (uint8_t)(0x20 + (x >> 8) % 0x38); /* E4M3 in [2^-3, 60] */
-        if (scale_mode == 2) b = (uint8_t)(122 + (x >> 8) % 11);    /* E8M0 in [2^-5, 2^5] */
-        p[i] = b;
-    }
-}
-
 static void make_q(fp4_qtensor *q, int64_t rows, int64_t cols, uint64_t seed, int mx) {
     fp4_config cfg = mx ? fp4_config_mxfp4() : fp4_config_nvfp4();
     CK(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
-    wg_fill_kernel<<<1024, 256, 0, stream>>>(q->data, fp4_qtensor_data_bytes(q), seed, 0);
-    wg_fill_kernel<<<1024, 256, 0, stream>>>(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, mx ? 2 : 1);
+    if (bench_fill_bytes(q->data, fp4_qtensor_data_bytes(q), seed, 0, stream) ||
+        bench_fill_bytes(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, mx ? 2 : 1, stream))
+        exit(1);
     q->amax = 6.0f;
     q->s_enc = mx ? 1.0f : fp4_nvfp4_global_enc(q->amax);
     q->s_dec = mx ? 1.0f : fp4_nvfp4_global_dec(q->s_enc);
