@@ -14,6 +14,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fp4kit/status.h"
+
+/* An fp4kit call that must succeed: print the status and the library's message, and exit. */
+#define BENCH_FP4(st)                                                                          \
+    do {                                                                                       \
+        fp4_status s_ = (st);                                                                  \
+        if (s_ != FP4_OK) {                                                                    \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, fp4_status_str(s_), fp4_last_error()); \
+            exit(1);                                                                           \
+        }                                                                                      \
+    } while (0)
+
 #define BENCH_CHECK(call)                                                                      \
     do {                                                                                       \
         cudaError_t e_ = (call);                                                               \

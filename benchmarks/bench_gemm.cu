@@ -39,14 +39,6 @@
 #include "fp4kit/fp4kit.h"
 #include "fp4kit/gemm.h"
 
-#define CK(st)                                                                                 \
-    do {                                                                                       \
-        fp4_status s_ = (st);                                                                  \
-        if (s_ != FP4_OK) {                                                                    \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, fp4_status_str(s_), fp4_last_error()); \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
 #define LTCK(call)                                                                             \
     do {                                                                                       \
         cublasStatus_t s_ = (call);                                                            \
@@ -65,19 +57,19 @@ static void fill_bytes(void *p, size_t n, uint64_t seed, int mode) {
 }
 
 static void make_dev_q(fp4_qtensor *q, int64_t rows, int64_t cols, fp4_config cfg, uint64_t seed) {
-    CK(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
+    BENCH_FP4(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
     fill_bytes(q->data, fp4_qtensor_data_bytes(q), seed, 0);
     fill_bytes(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, cfg.format == FP4_FORMAT_NVFP4 ? 1 : 2);
     q->amax = 6.0f;
     q->s_enc = cfg.format == FP4_FORMAT_NVFP4 ? fp4_nvfp4_global_enc(q->amax) : 1.0f;
     q->s_dec = cfg.format == FP4_FORMAT_NVFP4 ? fp4_nvfp4_global_dec(q->s_enc) : 1.0f;
     const float ts[3] = {q->amax, q->s_enc, q->s_dec};
-    CK(fp4_copy_to_device(ctx, q->tscale_dev, ts, sizeof ts));
+    BENCH_FP4(fp4_copy_to_device(ctx, q->tscale_dev, ts, sizeof ts));
 }
 
 static void *dev_alloc(size_t bytes) {
     void *p = NULL;
-    CK(fp4_device_alloc(bytes, &p));
+    BENCH_FP4(fp4_device_alloc(bytes, &p));
     return p;
 }
 
@@ -114,7 +106,7 @@ static void fp8_plan_make(fp8_plan *p, int64_t M, int64_t N, int64_t K) {
      * heuristic still returns algorithms) scale pointers that are not 16-byte aligned */
     p->scales = (float *)dev_alloc(8 * sizeof(float));
     const float one[8] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
-    CK(fp4_copy_to_device(ctx, p->scales, one, sizeof one));
+    BENCH_FP4(fp4_copy_to_device(ctx, p->scales, one, sizeof one));
     LTCK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &p->scales, sizeof(void *)));
     float *sb = p->scales + 4;
     LTCK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb, sizeof(void *)));
@@ -224,10 +216,10 @@ static double rel_err_f32(const float *g, const float *w, size_t n, int *nonfini
 
 static void host_q(fp4_qtensor *h, fp4_qtensor *d, int64_t rows, int64_t cols, fp4_config cfg, uint64_t seed) {
     make_dev_q(d, rows, cols, cfg, seed);
-    CK(fp4_qtensor_alloc(h, rows, cols, &cfg, FP4_HOST));
-    CK(fp4_context_sync(ctx));
-    CK(fp4_copy_to_host(ctx, h->data, d->data, fp4_qtensor_data_bytes(d)));
-    CK(fp4_copy_to_host(ctx, h->scales, d->scales, fp4_qtensor_scale_bytes(d)));
+    BENCH_FP4(fp4_qtensor_alloc(h, rows, cols, &cfg, FP4_HOST));
+    BENCH_FP4(fp4_context_sync(ctx));
+    BENCH_FP4(fp4_copy_to_host(ctx, h->data, d->data, fp4_qtensor_data_bytes(d)));
+    BENCH_FP4(fp4_copy_to_host(ctx, h->scales, d->scales, fp4_qtensor_scale_bytes(d)));
     h->amax = d->amax, h->s_enc = d->s_enc, h->s_dec = d->s_dec;
 }
 
@@ -245,8 +237,8 @@ static int validate_all(void) {
         bench_fill_bf16(xd, M * K, 15, 1.0f);
         bench_fill_bf16(bd, N * K, 16, 1.0f);
         uint16_t *xh = (uint16_t *)malloc(2 * M * K), *bh = (uint16_t *)malloc(2 * N * K);
-        CK(fp4_copy_to_host(ctx, xh, xd, 2 * M * K));
-        CK(fp4_copy_to_host(ctx, bh, bd, 2 * N * K));
+        BENCH_FP4(fp4_copy_to_host(ctx, xh, xd, 2 * M * K));
+        BENCH_FP4(fp4_copy_to_host(ctx, bh, bd, 2 * N * K));
         float *dd = (float *)dev_alloc(4 * M * N), *got = (float *)malloc(4 * M * N), *want = (float *)malloc(4 * M * N);
         fp4_view xv = fp4_view_make(xd, FP4_DTYPE_BF16, M, K, FP4_DEVICE), xhv = fp4_view_make(xh, FP4_DTYPE_BF16, M, K, FP4_HOST);
         fp4_view bv = fp4_view_make(bd, FP4_DTYPE_BF16, N, K, FP4_DEVICE), bhv = fp4_view_make(bh, FP4_DTYPE_BF16, N, K, FP4_HOST);
@@ -255,17 +247,17 @@ static int validate_all(void) {
             const char *name = "";
             cudaMemsetAsync(dd, 0xff, 4 * M * N, stream);
             switch (v) {
-            case 0: name = "w4a16_nv"; CK(fp4_gemm_w4a16(ctx, &xv, &wnd, 1, NULL, 0, &dv)); CK(fp4_gemm_w4a16(NULL, &xhv, &wnh, 1, NULL, 0, &dhv)); break;
-            case 1: name = "w4a16_mx"; CK(fp4_gemm_w4a16(ctx, &xv, &wmd, 1, NULL, 0, &dv)); CK(fp4_gemm_w4a16(NULL, &xhv, &wmh, 1, NULL, 0, &dhv)); break;
-            case 2: name = "w4a16_2p"; CK(fp4_gemm_w4a16_ex(ctx, &xv, &wnd, 1, NULL, 0, &dv, FP4_GEMM_ALGO_TWO_PASS)); CK(fp4_gemm_w4a16(NULL, &xhv, &wnh, 1, NULL, 0, &dhv)); break;
-            case 3: name = "w4a4_nv"; CK(fp4_gemm(ctx, &and_, &wnd, 1, NULL, 0, &dv, FP4_ALPHA_SDEC)); CK(fp4_gemm(NULL, &anh, &wnh, 1, NULL, 0, &dhv, FP4_ALPHA_SDEC)); break;
-            case 4: name = "w4a4_mx"; CK(fp4_gemm(ctx, &amd, &wmd, 1, NULL, 0, &dv, FP4_ALPHA_SDEC)); CK(fp4_gemm(NULL, &amh, &wmh, 1, NULL, 0, &dhv, FP4_ALPHA_SDEC)); break;
-            case 6: name = "w4a16_fu"; CK(fp4_gemm_w4a16_ex(ctx, &xv, &wnd, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); CK(fp4_gemm_w4a16(NULL, &xhv, &wnh, 1, NULL, 0, &dhv)); break;
-            case 7: name = "w4a4_fu"; CK(fp4_gemm_ex(ctx, &and_, &wnd, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); CK(fp4_gemm(NULL, &anh, &wnh, 1, NULL, 0, &dhv, FP4_ALPHA_SDEC)); break;
-            case 5: name = "lt_bf16"; CK(fp4_gemm_bf16(ctx, &xv, &bv, 1, NULL, 0, &dv)); CK(fp4_gemm_bf16(NULL, &xhv, &bhv, 1, NULL, 0, &dhv)); break;
+            case 0: name = "w4a16_nv"; BENCH_FP4(fp4_gemm_w4a16(ctx, &xv, &wnd, 1, NULL, 0, &dv)); BENCH_FP4(fp4_gemm_w4a16(NULL, &xhv, &wnh, 1, NULL, 0, &dhv)); break;
+            case 1: name = "w4a16_mx"; BENCH_FP4(fp4_gemm_w4a16(ctx, &xv, &wmd, 1, NULL, 0, &dv)); BENCH_FP4(fp4_gemm_w4a16(NULL, &xhv, &wmh, 1, NULL, 0, &dhv)); break;
+            case 2: name = "w4a16_2p"; BENCH_FP4(fp4_gemm_w4a16_ex(ctx, &xv, &wnd, 1, NULL, 0, &dv, FP4_GEMM_ALGO_TWO_PASS)); BENCH_FP4(fp4_gemm_w4a16(NULL, &xhv, &wnh, 1, NULL, 0, &dhv)); break;
+            case 3: name = "w4a4_nv"; BENCH_FP4(fp4_gemm(ctx, &and_, &wnd, 1, NULL, 0, &dv, FP4_ALPHA_SDEC)); BENCH_FP4(fp4_gemm(NULL, &anh, &wnh, 1, NULL, 0, &dhv, FP4_ALPHA_SDEC)); break;
+            case 4: name = "w4a4_mx"; BENCH_FP4(fp4_gemm(ctx, &amd, &wmd, 1, NULL, 0, &dv, FP4_ALPHA_SDEC)); BENCH_FP4(fp4_gemm(NULL, &amh, &wmh, 1, NULL, 0, &dhv, FP4_ALPHA_SDEC)); break;
+            case 6: name = "w4a16_fu"; BENCH_FP4(fp4_gemm_w4a16_ex(ctx, &xv, &wnd, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); BENCH_FP4(fp4_gemm_w4a16(NULL, &xhv, &wnh, 1, NULL, 0, &dhv)); break;
+            case 7: name = "w4a4_fu"; BENCH_FP4(fp4_gemm_ex(ctx, &and_, &wnd, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); BENCH_FP4(fp4_gemm(NULL, &anh, &wnh, 1, NULL, 0, &dhv, FP4_ALPHA_SDEC)); break;
+            case 5: name = "lt_bf16"; BENCH_FP4(fp4_gemm_bf16(ctx, &xv, &bv, 1, NULL, 0, &dv)); BENCH_FP4(fp4_gemm_bf16(NULL, &xhv, &bhv, 1, NULL, 0, &dhv)); break;
             }
-            CK(fp4_context_sync(ctx));
-            CK(fp4_copy_to_host(ctx, got, dd, 4 * M * N));
+            BENCH_FP4(fp4_context_sync(ctx));
+            BENCH_FP4(fp4_copy_to_host(ctx, got, dd, 4 * M * N));
             int nf = 0;
             const double e = rel_err_f32(got, want, M * N, &nf);
             const int ok = e <= 1e-5 && nf == 0;
@@ -285,12 +277,12 @@ static int validate_all(void) {
             fp8_pick(&p, a8, w8, d16);
             if (p.ok) {
                 LTCK(fp8_run(&p, a8, w8, d16));
-                CK(fp4_context_sync(ctx));
+                BENCH_FP4(fp4_context_sync(ctx));
                 uint8_t *ah = (uint8_t *)malloc(M * K), *wh = (uint8_t *)malloc(N * K);
                 uint16_t *oh = (uint16_t *)malloc(2 * M * N8);
-                CK(fp4_copy_to_host(ctx, ah, a8, M * K));
-                CK(fp4_copy_to_host(ctx, wh, w8, N * K));
-                CK(fp4_copy_to_host(ctx, oh, d16, 2 * M * N8));
+                BENCH_FP4(fp4_copy_to_host(ctx, ah, a8, M * K));
+                BENCH_FP4(fp4_copy_to_host(ctx, wh, w8, N * K));
+                BENCH_FP4(fp4_copy_to_host(ctx, oh, d16, 2 * M * N8));
                 for (int64_t m = 0; m < M; m++)
                     for (int64_t n = 0; n < N; n++) {
                         double s = 0;
@@ -446,7 +438,7 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     fill_bytes(x8, p8.Mp * K, 601, 3);
     fp8_pick(&p8, x8, w8[0], d8);
     fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), dv = fp4_view_make(d, FP4_DTYPE_BF16, M, N, FP4_DEVICE);
-    CK(fp4_context_sync(ctx));
+    BENCH_FP4(fp4_context_sync(ctx));
     for (int v = 0; v < NV_; v++) {
         row->us[v] = -1;
         if (v == V_FP8 && !p8.ok) continue;
@@ -559,7 +551,7 @@ int main(int argc, char **argv) {
     const long long only_nk = only_gemv && argc > 2 ? atoll(argv[2]) : 0, only_m = only_gemv && argc > 3 ? atoll(argv[3]) : 0;
     const int quick = argc > 1 && (!strcmp(argv[1], "quick") || !strcmp(argv[1], "small") || only_gemv);
     const int small = argc > 1 && (!strcmp(argv[1], "small") || only_gemv); /* M <= 16 only */
-    CK(fp4_context_create_cuda(0, NULL, &ctx));
+    BENCH_FP4(fp4_context_create_cuda(0, NULL, &ctx));
     stream = (cudaStream_t)fp4_context_stream(ctx);
     bench_print_device();
     const double copy = bench_copy_gbps(stream);

@@ -18,21 +18,13 @@
 #include "fp4kit/fp4kit.h"
 #include "fp4kit/gemm.h"
 
-#define CK(st)                                                                                 \
-    do {                                                                                       \
-        fp4_status s_ = (st);                                                                  \
-        if (s_ != FP4_OK) {                                                                    \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, fp4_status_str(s_), fp4_last_error()); \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
 
 static fp4_context *ctx;
 static cudaStream_t stream;
 
 static void make_q(fp4_qtensor *q, int64_t rows, int64_t cols, uint64_t seed, int mx) {
     fp4_config cfg = mx ? fp4_config_mxfp4() : fp4_config_nvfp4();
-    CK(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
+    BENCH_FP4(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
     if (bench_fill_bytes(q->data, fp4_qtensor_data_bytes(q), seed, 0, stream) ||
         bench_fill_bytes(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, mx ? 2 : 1, stream))
         exit(1);
@@ -40,12 +32,12 @@ static void make_q(fp4_qtensor *q, int64_t rows, int64_t cols, uint64_t seed, in
     q->s_enc = mx ? 1.0f : fp4_nvfp4_global_enc(q->amax);
     q->s_dec = mx ? 1.0f : fp4_nvfp4_global_dec(q->s_enc);
     const float ts[3] = {q->amax, q->s_enc, q->s_dec};
-    CK(fp4_copy_to_device(ctx, q->tscale_dev, ts, sizeof ts));
+    BENCH_FP4(fp4_copy_to_device(ctx, q->tscale_dev, ts, sizeof ts));
 }
 
 static void *dalloc(size_t b) {
     void *p = NULL;
-    CK(fp4_device_alloc(b, &p));
+    BENCH_FP4(fp4_device_alloc(b, &p));
     return p;
 }
 
@@ -62,7 +54,7 @@ static void env(const char *wg, const char *dbg) {
 }
 
 int main(void) {
-    CK(fp4_context_create_cuda(0, NULL, &ctx));
+    BENCH_FP4(fp4_context_create_cuda(0, NULL, &ctx));
     stream = (cudaStream_t)fp4_context_stream(ctx);
     bench_print_device();
     int dev = 0, ma = 0, mi = 0;
@@ -103,19 +95,19 @@ int main(void) {
         bench_fill_bf16(wb, N * K, 41 + si, 1.0f);
         fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), wv = fp4_view_make(wb, FP4_DTYPE_BF16, N, K, FP4_DEVICE);
         fp4_view dv = fp4_view_make(d, FP4_DTYPE_BF16, M, N, FP4_DEVICE);
-        CK(fp4_context_sync(ctx));
+        BENCH_FP4(fp4_context_sync(ctx));
         double us[NV1];
         for (int v = 0; v < NV1; v++) {
             if (v == BF16) {
-                us[v] = time_us([&] { CK(fp4_gemm_bf16(ctx, &xv, &wv, 1, NULL, 0, &dv)); });
+                us[v] = time_us([&] { BENCH_FP4(fp4_gemm_bf16(ctx, &xv, &wv, 1, NULL, 0, &dv)); });
                 continue;
             }
             env(vs[v].wg, vs[v].dbg);
             setenv("FP4KIT_GEMM_WGMMA_AHEAD", vs[v].ah, 1);
             setenv("FP4KIT_GEMM_WGMMA_CL", vs[v].cl, 1);
             const fp4_qtensor *qa = vs[v].mx ? &am : &a, *qw = vs[v].mx ? &wm : &w;
-            if (vs[v].w4a4) us[v] = time_us([&] { CK(fp4_gemm_ex(ctx, qa, qw, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
-            else us[v] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, qw, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
+            if (vs[v].w4a4) us[v] = time_us([&] { BENCH_FP4(fp4_gemm_ex(ctx, qa, qw, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
+            else us[v] = time_us([&] { BENCH_FP4(fp4_gemm_w4a16_ex(ctx, &xv, qw, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
         }
         unsetenv("FP4KIT_GEMM_WGMMA_AHEAD");
         unsetenv("FP4KIT_GEMM_WGMMA_CL");
@@ -152,13 +144,13 @@ int main(void) {
             bench_fill_bf16(wb, N * K, 72, 1.0f);
             fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), wv = fp4_view_make(wb, FP4_DTYPE_BF16, N, K, FP4_DEVICE);
             fp4_view dv = fp4_view_make(d, FP4_DTYPE_BF16, M, N, FP4_DEVICE);
-            CK(fp4_context_sync(ctx));
+            BENCH_FP4(fp4_context_sync(ctx));
             double us[NV2];
-            us[A4_FU] = time_us([&] { CK(fp4_gemm_ex(ctx, &a, &w, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
-            us[A4_2P] = time_us([&] { CK(fp4_gemm_ex(ctx, &a, &w, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_TWO_PASS)); });
-            us[A16_FU] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
-            us[A16_2P] = time_us([&] { CK(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_TWO_PASS)); });
-            us[LT] = time_us([&] { CK(fp4_gemm_bf16(ctx, &xv, &wv, 1, NULL, 0, &dv)); });
+            us[A4_FU] = time_us([&] { BENCH_FP4(fp4_gemm_ex(ctx, &a, &w, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
+            us[A4_2P] = time_us([&] { BENCH_FP4(fp4_gemm_ex(ctx, &a, &w, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_TWO_PASS)); });
+            us[A16_FU] = time_us([&] { BENCH_FP4(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED)); });
+            us[A16_2P] = time_us([&] { BENCH_FP4(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_TWO_PASS)); });
+            us[LT] = time_us([&] { BENCH_FP4(fp4_gemm_bf16(ctx, &xv, &wv, 1, NULL, 0, &dv)); });
             tl += snprintf(tab + tl, sizeof tab - tl, "%-5lld %-5lld", (long long)N, (long long)M);
             for (int v = 0; v < NV2; v++) {
                 tl += snprintf(tab + tl, sizeof tab - tl, " %12.1f", us[v]);
