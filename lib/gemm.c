@@ -70,6 +70,20 @@ static fp4_status check_algo(const char *op, fp4_gemm_algo algo) {
     return FP4_OK;
 }
 
+/* The checks every GEMM entry point ends with, and its back end: K of the operands equal (an, bn
+ * name them in the message), C/D shapes [ar, br], the location's back end (*cuda), and the C to
+ * pass on (*cc: NULL when beta == 0). */
+static fp4_status check_product(const char *op, const char *an, int64_t ar, int64_t ac, const char *bn, int64_t br,
+                                int64_t bc, const fp4_view *c, float beta, fp4_view *d, fp4_context *ctx, int *cuda,
+                                const fp4_view **cc) {
+    if (ac != bc)
+        return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: %s is [%lld, %lld], %s is [%lld, %lld]", op, an, (long long)ar,
+                        (long long)ac, bn, (long long)br, (long long)bc);
+    FP4_TRY(check_out(op, c, beta, d, ar, br));
+    FP4_TRY(fp4_pick_backend(ctx, d->loc, op, cuda));
+    *cc = beta != 0.0f ? c : NULL;
+    return FP4_OK;
+}
 
 fp4_status fp4_gemm_ex(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor *b, float alpha, const fp4_view *c,
                        float beta, fp4_view *d, fp4_alpha_mode mode, fp4_gemm_algo algo) {
@@ -81,15 +95,11 @@ fp4_status fp4_gemm_ex(fp4_context *ctx, const fp4_qtensor *a, const fp4_qtensor
     if (a->cfg.format != b->cfg.format || fp4_block_cols(a->cfg.block) != fp4_block_cols(b->cfg.block))
         return fp4_fail(FP4_ERR_INVALID_ARG, "%s: A is %s and B is %s; both operands need the same format", op,
                         fp4_format_name(a->cfg.format), fp4_format_name(b->cfg.format));
-    if (a->cols != b->cols)
-        return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: A is [%lld, %lld], B is [%lld, %lld]", op, (long long)a->rows,
-                        (long long)a->cols, (long long)b->rows, (long long)b->cols);
     if (mode != FP4_ALPHA_SDEC && mode != FP4_ALPHA_AMAX)
         return fp4_fail(FP4_ERR_INVALID_ARG, "%s: invalid alpha mode %d", op, (int)mode);
-    FP4_TRY(check_out(op, c, beta, d, a->rows, b->rows));
     int cuda = 0;
-    FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
-    const fp4_view *cc = beta != 0.0f ? c : NULL;
+    const fp4_view *cc = NULL;
+    FP4_TRY(check_product(op, "A", a->rows, a->cols, "B", b->rows, b->cols, c, beta, d, ctx, &cuda, &cc));
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) {
         if (algo == FP4_GEMM_ALGO_AUTO && fp4_gemm_wgmma_w4a4_auto(a, b)) algo = FP4_GEMM_ALGO_FUSED;
@@ -106,13 +116,9 @@ fp4_status fp4_gemm_w4a16_ex(fp4_context *ctx, const fp4_view *x, const fp4_qten
     FP4_TRY(check_qt(w, "fp4_gemm_w4a16: w"));
     FP4_TRY(check_algo(op, algo));
     FP4_TRY(check_locs(op, x->loc, w->loc, d));
-    if (x->cols != w->cols)
-        return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: x is [%lld, %lld], w is [%lld, %lld]", op, (long long)x->rows,
-                        (long long)x->cols, (long long)w->rows, (long long)w->cols);
-    FP4_TRY(check_out(op, c, beta, d, x->rows, w->rows));
     int cuda = 0;
-    FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
-    const fp4_view *cc = beta != 0.0f ? c : NULL;
+    const fp4_view *cc = NULL;
+    FP4_TRY(check_product(op, "x", x->rows, x->cols, "w", w->rows, w->cols, c, beta, d, ctx, &cuda, &cc));
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) {
         if (algo == FP4_GEMM_ALGO_AUTO && fp4_gemm_wgmma_w4a16_auto(x, w)) algo = FP4_GEMM_ALGO_FUSED;
@@ -133,13 +139,9 @@ fp4_status fp4_gemm_bf16(fp4_context *ctx, const fp4_view *a, const fp4_view *b,
     FP4_TRY(check_view2d(a, "fp4_gemm_bf16: A", 1));
     FP4_TRY(check_view2d(b, "fp4_gemm_bf16: B", 1));
     FP4_TRY(check_locs(op, a->loc, b->loc, d));
-    if (a->cols != b->cols)
-        return fp4_fail(FP4_ERR_SHAPE, "%s: K mismatch: A is [%lld, %lld], B is [%lld, %lld]", op, (long long)a->rows,
-                        (long long)a->cols, (long long)b->rows, (long long)b->cols);
-    FP4_TRY(check_out(op, c, beta, d, a->rows, b->rows));
     int cuda = 0;
-    FP4_TRY(fp4_pick_backend(ctx, d->loc, op, &cuda));
-    const fp4_view *cc = beta != 0.0f ? c : NULL;
+    const fp4_view *cc = NULL;
+    FP4_TRY(check_product(op, "A", a->rows, a->cols, "B", b->rows, b->cols, c, beta, d, ctx, &cuda, &cc));
 #ifdef FP4KIT_HAVE_CUDA
     if (cuda) {
         if (cc && cc->dtype != d->dtype)
