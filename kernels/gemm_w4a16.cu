@@ -82,6 +82,27 @@ __device__ __forceinline__ void skinny_load_w(const gemm_operand &b, int64_t row
     if (NV && valid > 16) sc |= (uint32_t)__ldg(s + 1) << 8;
 }
 
+/* One k16 x 8 sweep of the mma over the shared A tile (rows 16·MT, RS bytes per row, 8-byte units
+ * XOR-swizzled by bit 4 of the unit index) against the decoded weight fragments bw: units u0 .. u0+7
+ * (u0 = this thread's first unit), into acc. Shared by skinny_kernel1 and small_kernel1. */
+template <int MT>
+__device__ __forceinline__ void mma_a_tile(float (&acc)[MT][2][4], const uint8_t *sa, int RS, int u0, int g,
+                                           const uint32_t (&bw)[2][16]) {
+#pragma unroll
+    for (int s = 0; s < 8; s++) {
+        const int u = u0 + s;
+        const int us = u ^ (((u >> 4) & 1) << 2);
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            const uint2 lo = *(const uint2 *)(sa + (16 * mt + g) * RS + us * 8);
+            const uint2 hi = *(const uint2 *)(sa + (16 * mt + g + 8) * RS + us * 8);
+            const uint32_t af[4] = {lo.x, hi.x, lo.y, hi.y};
+            mma_bf16_16816(acc[mt][0], af, bw[0][2 * s], bw[0][2 * s + 1]);
+            mma_bf16_16816(acc[mt][1], af, bw[1][2 * s], bw[1][2 * s + 1]);
+        }
+    }
+}
+
 template <int MT, bool A_FP4, bool NV, bool VEC>
 __global__ void __launch_bounds__(SK_THREADS) skinny_kernel1(gemm_operand a, gemm_operand b, int64_t K, int KS,
                                                              int a_vec8, float *partial, fp4_epilogue epi) {
@@ -135,19 +156,7 @@ __global__ void __launch_bounds__(SK_THREADS) skinny_kernel1(gemm_operand a, gem
             const uint32_t sc1 = NV ? scale_bf16x2<NV>((uint8_t)(s >> 8)) : sc0;
             decode_q16(q, sc0, sc1, bw[grp]);
         }
-#pragma unroll
-        for (int s = 0; s < 8; s++) {
-            const int u = kk / 4 + 8 * t + s;
-            const int us = u ^ (((u >> 4) & 1) << 2);
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++) {
-                const uint2 lo = *(const uint2 *)(sk_smem + (16 * mt + g) * RS + us * 8);
-                const uint2 hi = *(const uint2 *)(sk_smem + (16 * mt + g + 8) * RS + us * 8);
-                const uint32_t af[4] = {lo.x, hi.x, lo.y, hi.y};
-                mma_bf16_16816(acc[mt][0], af, bw[0][2 * s], bw[0][2 * s + 1]);
-                mma_bf16_16816(acc[mt][1], af, bw[1][2 * s], bw[1][2 * s + 1]);
-            }
-        }
+        mma_a_tile<MT>(acc, sk_smem, RS, kk / 4 + 8 * t, g, bw);
         q0 = n0q, q1 = n1q, s0 = n0s, s1 = n1s;
     }
 
@@ -397,19 +406,7 @@ __global__ void __launch_bounds__(SM_THREADS, 2) small_kernel1(gemm_operand a, g
                 const uint32_t sc1 = NV ? scale_bf16x2<NV>(sp[2 * t + 1]) : sc0;
                 decode_q16(q, sc0, sc1, bw[grp]);
             }
-#pragma unroll
-            for (int s = 0; s < 8; s++) {
-                const int u = c * 32 + 8 * t + s;
-                const int us = u ^ (((u >> 4) & 1) << 2);
-#pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    const uint2 lo = *(const uint2 *)(sA + (16 * mt + g) * RS + us * 8);
-                    const uint2 hi = *(const uint2 *)(sA + (16 * mt + g + 8) * RS + us * 8);
-                    const uint32_t af[4] = {lo.x, hi.x, lo.y, hi.y};
-                    mma_bf16_16816(acc[mt][0], af, bw[0][2 * s], bw[0][2 * s + 1]);
-                    mma_bf16_16816(acc[mt][1], af, bw[1][2 * s], bw[1][2 * s + 1]);
-                }
-            }
+            mma_a_tile<MT>(acc, sA, RS, c * 32 + 8 * t, g, bw);
         }
     }
 
