@@ -150,7 +150,8 @@ __device__ __forceinline__ void gv_mma_chunk(float (&acc)[MT8][4], const gv_chun
 
 template <int MT8, bool NV>
 __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gemm_operand b, int64_t K, int lgRG,
-                                                           int cps, int off_recv, int mode, fp4_epilogue epi) {
+                                                           int cps, int off_recv, int mode, float *wsp,
+                                                           unsigned *cnt, fp4_epilogue epi) {
     extern __shared__ __align__(128) uint8_t gv_smem[];
     constexpr int BW = NV ? 16 : 32;
     namespace cg = cooperative_groups;
@@ -163,9 +164,12 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     const int nc = (int)min((int64_t)cps, kch - cb); /* chunks in the CTA's slice (>= 1) */
     const int wn = nc > kw ? (nc - kw + KW - 1) / KW : 0; /* this warp: steps j = chunks kw + j KW */
     gv_pdl_trigger(); /* the next PDL grid may take SMs as this grid's CTAs leave them */
-    const int pdl = mode & 3, pfs = mode >> 4; /* launch mode, steps hinted to L2 (pdl = 2) */
+    /* launch mode; steps hinted to L2 before the wait (pdl = 2; bit 2: weight lines only) and
+     * after it (the steps after the first two) */
+    const int pdl = mode & 3, pfs = (mode >> 4) & 255, pfa = (mode >> 12) & 255;
+    const bool pf_scales = !(mode & 4);
     const int64_t n0 = (int64_t)blockIdx.x * R;
-    const bool split = gridDim.y > 1;
+    const bool split = gridDim.y > 1, cl = split && !cnt; /* S > 1: cluster or workspace reduction */
     uint8_t *sA = gv_smem + GV_LUT_BYTES;
     const int RS = cps * 256 + 16;
     const uint32_t smem0 = (uint32_t)__cvta_generic_to_shared(gv_smem);
@@ -207,11 +211,11 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     else if (pdl == 2) /* L2 hint for the first pfs steps' weight and scale lines (before the wait) */
         for (int j = 0; j < min(wn, pfs); j++) {
             gv_prefetch_l2(pw0 + j * wst), gv_prefetch_l2(pw1 + j * wst);
-            gv_prefetch_l2(ps0 + j * sst), gv_prefetch_l2(ps1 + j * sst);
+            if (pf_scales) gv_prefetch_l2(ps0 + j * sst), gv_prefetch_l2(ps1 + j * sst);
         }
     /* cluster phase 1 = "every CTA has started" (the rule before touching distributed shared
      * memory). Relaxed: a release here would wait for the weight loads in flight. */
-    if (split) asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+    if (cl) asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
 
     /* 2. decode table: thread (v, h) fills half-row h of row v; pieces rotated by thread so a
      * quarter-warp's 16-byte stores hit 8 different bank groups */
@@ -233,6 +237,12 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     if (pdl) {
         gv_pdl_wait();
         issue_loads();
+    }
+    /* L2 hint for the steps after the two in registers (issued after the wait: they compete only
+     * with this grid's own loads) */
+    for (int j = 2; j < min(wn, 2 + pfa); j++) {
+        gv_prefetch_l2(pw0 + j * wst), gv_prefetch_l2(pw1 + j * wst);
+        gv_prefetch_l2(ps0 + j * sst), gv_prefetch_l2(ps1 + j * sst);
     }
     const float at = epi_alpha_t(epi);
     cp_async_wait<1>();
@@ -301,6 +311,40 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         }
         return;
     }
+    if (cnt) {
+        /* workspace reduction: every CTA writes its slice's sums to wsp[tile][slice][E] and counts
+         * itself in on cnt[tile] (atomicInc wraps it back to 0: the counters stay zero between
+         * calls); the last CTA of the tile sums the S slices in slice order (bit-identical
+         * whichever CTA comes last) and runs the epilogue. */
+        const int S = (int)gridDim.y, y = (int)blockIdx.y;
+        float *tws = wsp + (size_t)blockIdx.x * S * E;
+        volatile int *last = (volatile int *)gv_smem; /* the decode table is dead by now */
+        for (int e = threadIdx.x; e < E; e += GV_T) {
+            const int m = e >> (4 + lgRG), nl = e & (R - 1);
+            float s = red[m * RP + nl];
+            for (int k2 = 1; k2 < KW; k2++) s = __fadd_rn(s, red[(k2 * 8 * MT8 + m) * RP + nl]);
+            red[m * RP + nl] = s;
+            __stcg(tws + (size_t)y * E + e, s);
+        }
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            *last = atomicInc(cnt + blockIdx.x, (unsigned)S - 1u) == (unsigned)S - 1u;
+            __threadfence();
+        }
+        __syncthreads();
+        if (!*last) return;
+        for (int e = threadIdx.x; e < E; e += GV_T) {
+            const int m = e >> (4 + lgRG), nl = e & (R - 1);
+            float s = 0.0f;
+            for (int y2 = 0; y2 < S; y2++) {
+                const float p = y2 == y ? red[m * RP + nl] : __ldcg(tws + (size_t)y2 * E + e);
+                s = y2 ? __fadd_rn(s, p) : p;
+            }
+            if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, s);
+        }
+        return;
+    }
     cg::cluster_group cluster = cg::this_cluster();
     const int S = (int)gridDim.y, rank = (int)cluster.block_rank(), CH = (E + S - 1) / S;
     float *recv = (float *)(gv_smem + off_recv); /* [S][CH]: slice s's values of this CTA's entries */
@@ -357,19 +401,21 @@ static int gv_env(const char *name, int dflt) {
     const char *e = getenv(name);
     return e && e[0] ? atoi(e) : dflt;
 }
-static int gv_env_s(void) {
-    static int v = -1;
-    if (v < 0) {
-        v = gv_env("FP4KIT_GEMM_GEMV_S", 0);
-        if (v < 0 || v > 8) v = 0;
-    }
-    return v;
+static int gv_env_s(void) { /* read per call (tests switch it) */
+    const int v = gv_env("FP4KIT_GEMM_GEMV_S", 0);
+    return v < 0 || v > 8 ? 0 : v;
 }
 #ifndef GV_PDL_DEFAULT
 #define GV_PDL_DEFAULT 2
 #endif
 #ifndef GV_PFS_DEFAULT
 #define GV_PFS_DEFAULT 2
+#endif
+#ifndef GV_PFSC_DEFAULT
+#define GV_PFSC_DEFAULT 1 /* the pre-wait hint covers the scale lines too */
+#endif
+#ifndef GV_PFA_DEFAULT
+#define GV_PFA_DEFAULT 0 /* steps hinted after the wait */
 #endif
 /* read per call (tests switch it); the compute capability is cached per device */
 static int gv_pdl_mode(void) {
@@ -387,20 +433,29 @@ static int gv_pdl_mode(void) {
 
 template <int MT8, bool NV>
 static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int lgRG, int S,
-                         int cps, int off_recv, size_t smem, const fp4_epilogue &epi) {
+                         int cps, int off_recv, size_t smem, bool ws, const fp4_epilogue &epi) {
     auto kern = w4a16_gemv_kernel<MT8, NV>;
     static int attr_done[64];
     FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = dim3(fp4_cdiv(b.rows, 16 << lgRG), (unsigned)S, 1);
+    const int64_t ntiles = fp4_cdiv(b.rows, 16 << lgRG);
+    cfg.gridDim = dim3((unsigned)ntiles, (unsigned)S, 1);
     cfg.blockDim = dim3(GV_T);
     cfg.dynamicSmemBytes = smem;
     cfg.stream = (cudaStream_t)fp4_context_stream(ctx);
     cudaLaunchAttribute attr[2];
     unsigned na = 0;
     const int pdl = gv_pdl_mode();
-    if (S > 1) {
+    float *wsp = NULL;
+    unsigned *cnt = NULL;
+    if (S > 1 && ws) { /* slice sums [ntiles][S][M * 16 RG] and one arrival counter per tile */
+        void *p = NULL;
+        FP4_TRY(fp4_context_workspace(ctx, (size_t)ntiles * S * a.rows * (16 << lgRG) * sizeof(float), &p));
+        FP4_TRY(fp4_context_counters(ctx, (size_t)ntiles, &cnt));
+        wsp = (float *)p;
+    }
+    if (S > 1 && !ws) {
         attr[na].id = cudaLaunchAttributeClusterDimension;
         attr[na].val.clusterDim.x = 1;
         attr[na].val.clusterDim.y = (unsigned)S;
@@ -414,10 +469,12 @@ static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_ope
     }
     cfg.attrs = attr;
     cfg.numAttrs = na;
-    int pfs = gv_env("FP4KIT_GEMM_GEMV_PFS", GV_PFS_DEFAULT);
+    int pfs = gv_env("FP4KIT_GEMM_GEMV_PFS", GV_PFS_DEFAULT), pfa = gv_env("FP4KIT_GEMM_GEMV_PFA", GV_PFA_DEFAULT);
     pfs = pfs < 0 ? 0 : pfs > 64 ? 64 : pfs;
-    const int mode = pdl | pfs << 4;
-    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, off_recv, mode, epi));
+    pfa = pfa < 0 ? 0 : pfa > 64 ? 64 : pfa;
+    const int pfsc = gv_env("FP4KIT_GEMM_GEMV_PFSC", GV_PFSC_DEFAULT);
+    const int mode = pdl | (pfsc ? 0 : 4) | pfs << 4 | pfa << 12;
+    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, off_recv, mode, wsp, cnt, epi));
     FP4_LAUNCH_CHECK("w4a16_gemv_kernel");
     return FP4_OK;
 }
@@ -437,35 +494,56 @@ bool gemm_gemv_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operan
         return lg;
     };
     /* shared memory of a plan; *cps_out / *sa_out / *recv_out: chunks per slice, slices used,
-     * receive-buffer offset */
-    auto plan_smem = [&](int S, int lg, int *cps_out, int *sa_out, int *recv_out) {
+     * receive-buffer offset (cluster reduction only: ws = workspace reduction has none) */
+    auto plan_smem = [&](int S, int lg, bool ws, int *cps_out, int *sa_out, int *recv_out) {
         const int cps = (int)((kch + S - 1) / S), Sa = (int)((kch + cps - 1) / cps), R = 16 << lg;
         const size_t abytes = (size_t)M * (cps * 256 + 16);
         const size_t rbytes = (size_t)(GV_W >> lg) * 8 * MT8 * (R + 4) * 4;
         const size_t base = GV_LUT_BYTES + (abytes > rbytes ? abytes : rbytes);
-        const size_t recv = Sa > 1 ? (size_t)Sa * ((M * R + Sa - 1) / Sa) * 4 : 0;
+        const size_t recv = Sa > 1 && !ws ? (size_t)Sa * ((M * R + Sa - 1) / Sa) * 4 : 0;
         *cps_out = cps, *sa_out = Sa, *recv_out = (int)base;
         return base + recv;
     };
+    int cps, Sa, off_recv;
+    /* Workspace split-K (default for M > 8; env FP4KIT_GEMM_GEMV_WS=0|1): S = 4 K slices (or
+     * FP4KIT_GEMM_GEMV_S), fewer while the grid would exceed one CTA per SM; each CTA stages only
+     * its 1/S of the activation (every CTA staging all of it is what bounds M = 16, notes run 8),
+     * and the last CTA of a row tile sums the slices from the workspace (no cluster). */
+    const int ws_env = gv_env("FP4KIT_GEMM_GEMV_WS", -1);
+    if (ws_env == 1 || (ws_env < 0 && M > 8)) {
+        int S = gv_env_s() ? gv_env_s() : 4;
+        if (S > kch) S = (int)kch;
+        while (S > 1 && !gv_env_s() && fp4_cdiv(N, 16 << plan_rg(S)) * S > sms) S /= 2;
+        if (S > 1) {
+            const int lgRG = plan_rg(S);
+            const size_t smem = plan_smem(S, lgRG, true, &cps, &Sa, &off_recv);
+            if (smem <= optin && Sa > 1) {
+                if (MT8 == 1) *st = b.nv ? gv_run<1, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, true, epi)
+                                         : gv_run<1, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, true, epi);
+                else *st = b.nv ? gv_run<2, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, true, epi)
+                                : gv_run<2, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, true, epi);
+                return true;
+            }
+        }
+    }
     /* K slices: one when the activation slice fits (no cluster; measured faster than two at
      * 4096², M = 16, run 5), else 2, 4, 8 (a cluster of S CTAs per row tile); more when few row
      * tiles leave SMs idle */
     int S = gv_env_s() ? gv_env_s() : 1;
     if (S > kch) S = (int)kch;
-    int cps, Sa, off_recv;
     if (!gv_env_s()) {
-        while (S < 8 && S < kch && plan_smem(S, plan_rg(S), &cps, &Sa, &off_recv) > optin) S *= 2;
+        while (S < 8 && S < kch && plan_smem(S, plan_rg(S), false, &cps, &Sa, &off_recv) > optin) S *= 2;
         const int64_t ntiles = fp4_cdiv(N, 16 << plan_rg(S));
         while (S < 8 && 2 * S <= kch && ntiles * 2 * S <= sms) S *= 2;
     }
     for (;;) {
         const int lgRG = plan_rg(S);
-        const size_t smem = plan_smem(S, lgRG, &cps, &Sa, &off_recv);
+        const size_t smem = plan_smem(S, lgRG, false, &cps, &Sa, &off_recv);
         if (smem <= optin) {
-            if (MT8 == 1) *st = b.nv ? gv_run<1, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, epi)
-                                     : gv_run<1, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, epi);
-            else *st = b.nv ? gv_run<2, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, epi)
-                            : gv_run<2, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, epi);
+            if (MT8 == 1) *st = b.nv ? gv_run<1, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, false, epi)
+                                     : gv_run<1, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, false, epi);
+            else *st = b.nv ? gv_run<2, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, false, epi)
+                            : gv_run<2, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, false, epi);
             return true;
         }
         if (S >= 8 || S >= kch) return false;

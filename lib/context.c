@@ -13,6 +13,8 @@ struct fp4_context {
     int owns_stream;
     void *workspace;
     size_t workspace_bytes;
+    unsigned *counters; /* zero between kernels (each user leaves them zero) */
+    size_t counters_n;
 };
 
 int fp4_build_has_cuda(void) {
@@ -83,6 +85,7 @@ void fp4_context_destroy(fp4_context *ctx) {
     if (ctx->is_cuda) {
         if (ctx->stream) cudaStreamSynchronize((cudaStream_t)ctx->stream);
         if (ctx->workspace) cudaFree(ctx->workspace);
+        if (ctx->counters) cudaFree(ctx->counters);
         if (ctx->owns_stream) cudaStreamDestroy((cudaStream_t)ctx->stream);
     }
 #endif
@@ -100,6 +103,34 @@ fp4_status fp4_context_sync(fp4_context *ctx) {
     FP4_CUDA_TRY(cudaGetLastError());
 #endif
     return FP4_OK;
+}
+
+fp4_status fp4_context_counters(fp4_context *ctx, size_t n, unsigned **ptr) {
+    if (!ctx || !ctx->is_cuda || !ptr) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_context_counters: needs a CUDA context");
+#ifdef FP4KIT_HAVE_CUDA
+    if (n > ctx->counters_n) {
+        const size_t grow = n < 1024 ? 1024 : n;
+        if (ctx->counters) {
+            FP4_CUDA_TRY(cudaStreamSynchronize((cudaStream_t)ctx->stream));
+            cudaFree(ctx->counters);
+            ctx->counters = NULL;
+            ctx->counters_n = 0;
+        }
+        cudaError_t e = cudaMalloc((void **)&ctx->counters, grow * sizeof(unsigned));
+        if (e != cudaSuccess) {
+            (void)cudaGetLastError();
+            ctx->counters = NULL;
+            return fp4_fail(FP4_ERR_NOMEM, "out of device memory allocating %zu counters", grow);
+        }
+        FP4_CUDA_TRY(cudaMemsetAsync(ctx->counters, 0, grow * sizeof(unsigned), (cudaStream_t)ctx->stream));
+        ctx->counters_n = grow;
+    }
+    *ptr = ctx->counters;
+    return FP4_OK;
+#else
+    (void)n;
+    return fp4_fail(FP4_ERR_UNSUPPORTED, "built without CUDA");
+#endif
 }
 
 fp4_status fp4_context_workspace(fp4_context *ctx, size_t bytes, void **ptr) {

@@ -30,6 +30,19 @@
         if (!(ptr)) return fp4_fail(FP4_ERR_NOMEM, "out of host memory allocating %zu bytes for %s", fp4_mb_, (what)); \
     } while (0)
 
+/* Zero-initialised device counters owned by a CUDA context (at least n, grown on demand), for
+ * kernels that count CTA arrivals (last-CTA-reduces split-K): every kernel that uses them must
+ * leave them zero when it completes (atomicInc with wrap-around does). Stream-ordered on the
+ * context's stream. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+struct fp4_context;
+fp4_status fp4_context_counters(struct fp4_context *ctx, size_t n, unsigned **ptr);
+#ifdef __cplusplus
+}
+#endif
+
 /* a*b for sizes, failing on overflow. */
 static inline int fp4_mul_overflows(uint64_t a, uint64_t b, uint64_t *out) {
     if (a && b > UINT64_MAX / a) return 1;

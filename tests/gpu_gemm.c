@@ -458,6 +458,64 @@ static void test_w4a16_small_m_modes(void) {
     }
 }
 
+/* The gemv kernel's split-K over S CTAs reduced through the context workspace (the default
+ * for M > 8; FP4KIT_GEMM_GEMV_WS / _S): every M tile shape with S forced to 2, 4, 8 and slice
+ * counts that do not divide the chunks (K = 1152: 9 chunks), row tiles off N, more CTAs than SMs
+ * (S = 8 at N = 4096: no co-residency needed), vs the reference and run to run to the bit; and
+ * the same split reduced by the cluster (WS = 0) must give the same bits (same partition, same
+ * slice order). */
+static void run_gemv_ws_vs_cluster(fp4_config cfg, gcase g, uint64_t seed) {
+    fp4t_rng r;
+    fp4t_rng_seed(&r, seed);
+    qpair w;
+    vpair x, d32;
+    make_q(&r, cfg, g.N, g.K, &w);
+    make_v(&r, BF16, g.M, g.K, g.K, &x);
+    make_v(&r, F32, g.M, g.N, g.N, &d32);
+    const size_t vb = v_bytes(&d32.h);
+    float *res[2] = {malloc(vb), malloc(vb)};
+    for (int ws = 0; ws < 2; ws++) {
+        char *kw = env_push("FP4KIT_GEMM_GEMV_WS", ws ? "1" : "0");
+        poison(&d32);
+        FP4T_ASSERT_OK(fp4_gemm_w4a16_ex(ctx, &x.d, &w.d, 1.0f, NULL, 0.0f, &d32.d, FP4_GEMM_ALGO_FUSED));
+        fetch(&d32, res[ws]);
+        env_pop("FP4KIT_GEMM_GEMV_WS", kw);
+    }
+    CU_ASSERT(memcmp(res[0], res[1], vb) == 0);
+    if (memcmp(res[0], res[1], vb))
+        fprintf(stderr, "gemv split M=%lld N=%lld K=%lld: workspace != cluster reduction\n", (long long)g.M,
+                (long long)g.N, (long long)g.K);
+    free(res[0]), free(res[1]);
+    free_q(&w), free_v(&x), free_v(&d32);
+}
+
+static void test_w4a16_small_m_split(void) {
+    static const gcase nv[] = {
+        {1, 4096, 4096, F32, F32, 1.0f, 0.0f},  {5, 300, 1152, BF16, BF16, 1.0f, 0.5f},
+        {9, 2056, 8192, F32, BF16, -1.0f, 1.0f}, {16, 4096, 4096, BF16, F32, 1.0f, 0.0f},
+        {16, 129, 1152, F32, F32, 0.5f, 0.0f},
+    };
+    static const gcase mx[] = {{12, 1030, 2048, F32, BF16, 1.0f, 1.0f}, {16, 8192, 1024, BF16, BF16, 1.0f, 0.0f}};
+    static const char *ss[] = {"2", "4", "8"};
+    char *kw = env_push("FP4KIT_GEMM_GEMV_WS", "1");
+    for (int si = 0; si < 3; si++) {
+        char *ks = env_push("FP4KIT_GEMM_GEMV_S", ss[si]);
+        for (size_t i = 0; i < NCASE(nv); i++)
+            run_w4a16_case_ld(fp4_config_nvfp4(), nv[i], 1500 + 20 * si + i, nv[i].K + (i % 2 ? 8 : 0), 1);
+        for (size_t i = 0; i < NCASE(mx); i++)
+            run_w4a16_case_ld(fp4_config_mxfp4(), mx[i], 1510 + 20 * si + i, mx[i].K, 1);
+        env_pop("FP4KIT_GEMM_GEMV_S", ks);
+    }
+    env_pop("FP4KIT_GEMM_GEMV_WS", kw);
+    for (int si = 0; si < 2; si++) { /* S = 2, 4: clusters that always fit */
+        char *ks = env_push("FP4KIT_GEMM_GEMV_S", ss[si]);
+        run_gemv_ws_vs_cluster(fp4_config_nvfp4(), nv[3], 1600 + si);
+        run_gemv_ws_vs_cluster(fp4_config_nvfp4(), nv[4], 1610 + si);
+        run_gemv_ws_vs_cluster(fp4_config_mxfp4(), mx[0], 1620 + si);
+        env_pop("FP4KIT_GEMM_GEMV_S", ks);
+    }
+}
+
 /* Programmatic dependent launch: `steps` gemv calls queued back to back, call i reading the
  * BF16 output of call i-1 as its activation (read after write) and writing the buffer call i-1
  * read (write after read; the other buffer starts as NaN poison). With PDL, call i starts while
@@ -531,7 +589,10 @@ static void test_gemv_pdl_chain(void) {
         run_gemv_chain(fp4_config_nvfp4(), 1, 4096, 8, 1400 + md, md == 0);
         run_gemv_chain(fp4_config_nvfp4(), 16, 4096, 6, 1410 + md, md == 0);
         run_gemv_chain(fp4_config_mxfp4(), 13, 2048, 6, 1420 + md, md == 0);
-        run_gemv_chain(fp4_config_nvfp4(), 16, 8192, 4, 1430 + md, 0); /* S = 2 cluster */
+        run_gemv_chain(fp4_config_nvfp4(), 16, 8192, 4, 1430 + md, 0); /* workspace split-K (M > 8) */
+        char *kw = env_push("FP4KIT_GEMM_GEMV_WS", "0");
+        run_gemv_chain(fp4_config_nvfp4(), 16, 8192, 4, 1440 + md, 0); /* S = 2 cluster */
+        env_pop("FP4KIT_GEMM_GEMV_WS", kw);
         env_pop("FP4KIT_GEMM_GEMV_PDL", kp);
     }
 }
@@ -653,6 +714,7 @@ static CU_TestInfo gemm_tests[] = {
     {"W4A16 M <= 16, aligned activations (gemv kernel) vs reference", test_w4a16_small_m},
     {"W4A16 M <= 16, gemv launch modes (PDL off, no L2 hint, hint over 8 steps)", test_w4a16_small_m_modes},
     {"W4A16 M <= 16, gemv calls chained under PDL vs synced", test_gemv_pdl_chain},
+    {"W4A16 M <= 16, gemv split-K through the workspace (S 2/4/8) vs reference and vs the cluster", test_w4a16_small_m_split},
     {"W4A4 NVFP4 (sdec, amax) fused / two-pass vs reference", test_w4a4_nvfp4},
     {"W4A4 MXFP4 fused / two-pass vs reference", test_w4a4_mxfp4},
     {"large M: wgmma (sm_90a) and mma.sync tiled kernels vs reference", test_wgmma},
