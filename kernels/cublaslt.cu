@@ -40,9 +40,14 @@ struct ltm_plan {
 static ltm_plan ltm_cache[LTM_CACHE];
 static int ltm_next;
 
-static int ltm_align(const void *p) {
-    const uintptr_t u = (uintptr_t)p;
-    return (u % 16 == 0) ? 16 : (u % 8 == 0) ? 8 : (u % 4 == 0) ? 4 : 2;
+/* The alignment (bytes, <= 16) every column start of an operand has: the base pointer's, the
+ * leading dimension's and (batched) the stride's in bytes. cuBLASLt's MIN_ALIGNMENT preference
+ * describes the pointer only; an algorithm picked for an aligned pointer with an odd BF16 ld
+ * wrote misaligned 4-byte stores (compute-sanitizer, gpu_gemm with ldd = 301). */
+static int ltm_align(const void *p, int64_t ld, int64_t stride, int batch, size_t es) {
+    uintptr_t u = (uintptr_t)p | (uintptr_t)(ld * (int64_t)es);
+    if (batch > 1) u |= (uintptr_t)(stride * (int64_t)es);
+    return (u % 16 == 0) ? 16 : (u % 8 == 0) ? 8 : (u % 4 == 0) ? 4 : (u % 2 == 0) ? 2 : 1;
 }
 
 static void ltm_plan_destroy(ltm_plan *p) {
@@ -130,7 +135,9 @@ extern "C" fp4_status fp4_lt_matmul(fp4_context *ctx, const fp4_lt_args *g) {
     k.batch = g->batch, k.dev_ptr = g->dev_alpha_beta != NULL;
     k.m = g->m, k.n = g->n, k.k = g->k, k.lda = g->lda, k.ldb = g->ldb, k.ldc = g->C ? g->ldc : g->ldd, k.ldd = g->ldd;
     if (g->batch > 1) k.sa = g->sa, k.sb = g->sb, k.sc = g->C ? g->sc : g->sd, k.sd = g->sd;
-    k.al_a = ltm_align(g->A), k.al_b = ltm_align(g->B), k.al_c = ltm_align(C), k.al_d = ltm_align(g->D);
+    const size_t esab = fp4_dtype_size(g->ab_dtype), esd = fp4_dtype_size(g->d_dtype);
+    k.al_a = ltm_align(g->A, g->lda, g->sa, g->batch, esab), k.al_b = ltm_align(g->B, g->ldb, g->sb, g->batch, esab);
+    k.al_c = ltm_align(C, k.ldc, k.sc, g->batch, esd), k.al_d = ltm_align(g->D, g->ldd, g->sd, g->batch, esd);
     FP4_CUDA_TRY(cudaGetDevice(&k.dev));
     if (k.dev < 0 || k.dev >= 64) return fp4_fail(FP4_ERR_UNSUPPORTED, "fp4_lt_matmul: device index %d", k.dev);
     pthread_mutex_lock(&ltm_mutex);

@@ -5,21 +5,20 @@
  *   ld % 8 == 0), W packed E2M1 [N, K/2] (16-byte aligned) with block scales [N, K/bw] (4-byte
  *   aligned; NVFP4: E4M3 per 16, MXFP4: E8M0 per 32), K % 128 == 0, 1 <= M <= 16.
  *
- * w4a16_gemv_kernel<MT8, NV> — about one CTA per SM, 512 threads = 16 warps, no workspace:
+ * w4a16_gemv_kernel<MT8, NV> — about one CTA per SM, 512 threads = 16 warps, one launch:
  *   grid (ceil(N / 16 RG), S). CTA (x, y) owns weight rows [16 RG x, +16 RG) and the K slice of
  *   128-K chunks [y cps, (y+1) cps). Warp w = (rg = w % RG, kw = w / RG) owns the 16 rows
  *   16 rg .. +15 of the tile and the slice's chunks kw, kw + KW, kw + 2 KW, ... (KW = 16 / RG):
  *   the KW warps of a row group read KW neighbouring chunks of the same rows at any time.
  *   RG and S are chosen so that about one CTA runs per SM (gemm_gemv_launch): S = 1 whenever the
- *   activation slice fits in shared memory, else the S > 1 CTAs of one row tile form a
- *   thread-block cluster (1, S, 1).
+ *   activation slice fits in shared memory, else 2, 4, 8 (CTAs (x, 0 .. S-1), no cluster).
  *   - Programmatic dependent launch (pdl >= 1, the default on sm_90): every CTA signals
  *     griddepcontrol.launch_dependents at its start, so the next PDL launch on the stream (the
  *     next layer's call) gets SMs as soon as this grid's CTAs leave them; the index math and the
  *     decode-table build run before griddepcontrol.wait, every global access (weights,
  *     activations, tensor scale, C, D) after it. pdl = 2 (the default) also asks L2
- *     (prefetch.global.L2) for the weight and scale lines of the warp's first P steps (P = 2 by
- *     default) before the wait, so DRAM works during the previous grid's tail — a hint only: L2
+ *     (prefetch.global.L2) for the weight lines of the warp's first P steps (P = 2 by default;
+ *     hinting the scale lines too was 0.3-0.5 µs slower, notes run 11) before the wait, so DRAM works during the previous grid's tail — a hint only: L2
  *     is the coherence point, the loads after the wait see the previous grid's writes. pdl = 1:
  *     no hint; pdl = 0: no PDL, the loads go out before the table build (the run-5 order).
  *   - Weights are the mma's A operand (m16 = 16 weight rows), activations its B operand (n8 =
@@ -41,12 +40,13 @@
  *   - Activation slice [M][cps*128] staged by cp.async in two groups: the chunks of every warp's
  *     first two steps, then the rest while those are computed.
  *   - Reduction, fixed order (bit-identical run to run): the KW warps of a row group write their
- *     FP32 partials to shared memory, summed in kw order; S > 1: each CTA pushes the entries that
- *     another slice's CTA owns into that CTA's receive buffer (distributed shared memory), one
- *     cluster barrier, the owner sums the S slices in slice order and runs the epilogue.
- * Shared memory: 64 KB table + max(activation slice, reduction tile) + receive buffer (S > 1).
+ *     FP32 partials to shared memory, summed in kw order; S > 1: every CTA writes its slice's sums
+ *     to the context workspace [tile][slice][M x R] and counts itself in on the tile's counter
+ *     (fp4_context_counters; atomicInc wraps it back to zero), and the last CTA of the tile sums
+ *     the S slices in slice order and runs the epilogue (measured faster than the earlier
+ *     cluster / distributed-shared-memory reduction, notes run 11, and needs no co-residency).
+ * Shared memory: 64 KB table + max(activation slice, reduction tile).
  */
-#include <cooperative_groups.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,11 +150,10 @@ __device__ __forceinline__ void gv_mma_chunk(float (&acc)[MT8][4], const gv_chun
 
 template <int MT8, bool NV>
 __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gemm_operand b, int64_t K, int lgRG,
-                                                           int cps, int off_recv, int mode, float *wsp,
-                                                           unsigned *cnt, fp4_epilogue epi) {
+                                                           int cps, int mode, float *wsp, unsigned *cnt,
+                                                           fp4_epilogue epi) {
     extern __shared__ __align__(128) uint8_t gv_smem[];
     constexpr int BW = NV ? 16 : 32;
-    namespace cg = cooperative_groups;
     const int64_t M = a.rows, N = b.rows;
     const int RG = 1 << lgRG, KW = GV_W >> lgRG, R = 16 * RG;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -164,12 +163,9 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     const int nc = (int)min((int64_t)cps, kch - cb); /* chunks in the CTA's slice (>= 1) */
     const int wn = nc > kw ? (nc - kw + KW - 1) / KW : 0; /* this warp: steps j = chunks kw + j KW */
     gv_pdl_trigger(); /* the next PDL grid may take SMs as this grid's CTAs leave them */
-    /* launch mode; steps hinted to L2 before the wait (pdl = 2; bit 2: weight lines only) and
-     * after it (the steps after the first two) */
-    const int pdl = mode & 3, pfs = (mode >> 4) & 255, pfa = (mode >> 12) & 255;
-    const bool pf_scales = !(mode & 4);
+    const int pdl = mode & 3, pfs = mode >> 4; /* launch mode, steps hinted to L2 (pdl = 2) */
     const int64_t n0 = (int64_t)blockIdx.x * R;
-    const bool split = gridDim.y > 1, cl = split && !cnt; /* S > 1: cluster or workspace reduction */
+    const bool split = gridDim.y > 1;
     uint8_t *sA = gv_smem + GV_LUT_BYTES;
     const int RS = cps * 256 + 16;
     const uint32_t smem0 = (uint32_t)__cvta_generic_to_shared(gv_smem);
@@ -209,13 +205,7 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     };
     if (!pdl) issue_loads();
     else if (pdl == 2) /* L2 hint for the first pfs steps' weight and scale lines (before the wait) */
-        for (int j = 0; j < min(wn, pfs); j++) {
-            gv_prefetch_l2(pw0 + j * wst), gv_prefetch_l2(pw1 + j * wst);
-            if (pf_scales) gv_prefetch_l2(ps0 + j * sst), gv_prefetch_l2(ps1 + j * sst);
-        }
-    /* cluster phase 1 = "every CTA has started" (the rule before touching distributed shared
-     * memory). Relaxed: a release here would wait for the weight loads in flight. */
-    if (cl) asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+        for (int j = 0; j < min(wn, pfs); j++) gv_prefetch_l2(pw0 + j * wst), gv_prefetch_l2(pw1 + j * wst);
 
     /* 2. decode table: thread (v, h) fills half-row h of row v; pieces rotated by thread so a
      * quarter-warp's 16-byte stores hit 8 different bank groups */
@@ -237,12 +227,6 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     if (pdl) {
         gv_pdl_wait();
         issue_loads();
-    }
-    /* L2 hint for the steps after the two in registers (issued after the wait: they compete only
-     * with this grid's own loads) */
-    for (int j = 2; j < min(wn, 2 + pfa); j++) {
-        gv_prefetch_l2(pw0 + j * wst), gv_prefetch_l2(pw1 + j * wst);
-        gv_prefetch_l2(ps0 + j * sst), gv_prefetch_l2(ps1 + j * sst);
     }
     const float at = epi_alpha_t(epi);
     cp_async_wait<1>();
@@ -311,8 +295,8 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         }
         return;
     }
-    if (cnt) {
-        /* workspace reduction: every CTA writes its slice's sums to wsp[tile][slice][E] and counts
+    {
+        /* S > 1: every CTA writes its slice's sums to wsp[tile][slice][E] and counts
          * itself in on cnt[tile] (atomicInc wraps it back to 0: the counters stay zero between
          * calls); the last CTA of the tile sums the S slices in slice order (bit-identical
          * whichever CTA comes last) and runs the epilogue. */
@@ -344,29 +328,6 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
             if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, s);
         }
         return;
-    }
-    cg::cluster_group cluster = cg::this_cluster();
-    const int S = (int)gridDim.y, rank = (int)cluster.block_rank(), CH = (E + S - 1) / S;
-    float *recv = (float *)(gv_smem + off_recv); /* [S][CH]: slice s's values of this CTA's entries */
-    cluster.barrier_wait(); /* every CTA of the cluster has started */
-    for (int e = threadIdx.x; e < E; e += GV_T) {
-        const int m = e >> (4 + lgRG), nl = e & (R - 1);
-        float s = red[m * RP + nl];
-        for (int k2 = 1; k2 < KW; k2++) s = __fadd_rn(s, red[(k2 * 8 * MT8 + m) * RP + nl]);
-        const int y = e / CH;
-        if (y == rank) red[m * RP + nl] = s;
-        else cluster.map_shared_rank(recv, y)[rank * CH + (e - y * CH)] = s;
-    }
-    cluster.barrier_arrive();
-    cluster.barrier_wait();
-    for (int e = rank * CH + (int)threadIdx.x; e < min(E, (rank + 1) * CH); e += GV_T) {
-        const int m = e >> (4 + lgRG), nl = e & (R - 1);
-        float s = 0.0f;
-        for (int y = 0; y < S; y++) {
-            const float p = y == rank ? red[m * RP + nl] : recv[y * CH + (e - rank * CH)];
-            s = y ? __fadd_rn(s, p) : p;
-        }
-        if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, s);
     }
 }
 
@@ -411,12 +372,7 @@ static int gv_env_s(void) { /* read per call (tests switch it) */
 #ifndef GV_PFS_DEFAULT
 #define GV_PFS_DEFAULT 2
 #endif
-#ifndef GV_PFSC_DEFAULT
-#define GV_PFSC_DEFAULT 1 /* the pre-wait hint covers the scale lines too */
-#endif
-#ifndef GV_PFA_DEFAULT
-#define GV_PFA_DEFAULT 0 /* steps hinted after the wait */
-#endif
+
 /* read per call (tests switch it); the compute capability is cached per device */
 static int gv_pdl_mode(void) {
     static int cc_cached[64]; /* major + 1 */
@@ -433,7 +389,7 @@ static int gv_pdl_mode(void) {
 
 template <int MT8, bool NV>
 static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int lgRG, int S,
-                         int cps, int off_recv, size_t smem, bool ws, const fp4_epilogue &epi) {
+                         int cps, size_t smem, const fp4_epilogue &epi) {
     auto kern = w4a16_gemv_kernel<MT8, NV>;
     static int attr_done[64];
     FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
@@ -444,24 +400,17 @@ static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_ope
     cfg.blockDim = dim3(GV_T);
     cfg.dynamicSmemBytes = smem;
     cfg.stream = (cudaStream_t)fp4_context_stream(ctx);
-    cudaLaunchAttribute attr[2];
-    unsigned na = 0;
-    const int pdl = gv_pdl_mode();
     float *wsp = NULL;
     unsigned *cnt = NULL;
-    if (S > 1 && ws) { /* slice sums [ntiles][S][M * 16 RG] and one arrival counter per tile */
+    if (S > 1) { /* slice sums [ntiles][S][M * 16 RG] and one arrival counter per row tile */
         void *p = NULL;
         FP4_TRY(fp4_context_workspace(ctx, (size_t)ntiles * S * a.rows * (16 << lgRG) * sizeof(float), &p));
         FP4_TRY(fp4_context_counters(ctx, (size_t)ntiles, &cnt));
         wsp = (float *)p;
     }
-    if (S > 1 && !ws) {
-        attr[na].id = cudaLaunchAttributeClusterDimension;
-        attr[na].val.clusterDim.x = 1;
-        attr[na].val.clusterDim.y = (unsigned)S;
-        attr[na].val.clusterDim.z = 1;
-        na++;
-    }
+    cudaLaunchAttribute attr[1];
+    unsigned na = 0;
+    const int pdl = gv_pdl_mode();
     if (pdl) { /* may start under the previous kernel's tail; the kernel waits before any global access */
         attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
         attr[na].val.programmaticStreamSerializationAllowed = 1;
@@ -469,12 +418,10 @@ static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_ope
     }
     cfg.attrs = attr;
     cfg.numAttrs = na;
-    int pfs = gv_env("FP4KIT_GEMM_GEMV_PFS", GV_PFS_DEFAULT), pfa = gv_env("FP4KIT_GEMM_GEMV_PFA", GV_PFA_DEFAULT);
+    int pfs = gv_env("FP4KIT_GEMM_GEMV_PFS", GV_PFS_DEFAULT);
     pfs = pfs < 0 ? 0 : pfs > 64 ? 64 : pfs;
-    pfa = pfa < 0 ? 0 : pfa > 64 ? 64 : pfa;
-    const int pfsc = gv_env("FP4KIT_GEMM_GEMV_PFSC", GV_PFSC_DEFAULT);
-    const int mode = pdl | (pfsc ? 0 : 4) | pfs << 4 | pfa << 12;
-    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, off_recv, mode, wsp, cnt, epi));
+    const int mode = pdl | pfs << 4;
+    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, mode, wsp, cnt, epi));
     FP4_LAUNCH_CHECK("w4a16_gemv_kernel");
     return FP4_OK;
 }
@@ -493,57 +440,32 @@ bool gemm_gemv_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operan
         while ((1 << lg) < GV_W && (int64_t)fp4_cdiv(N, 16 << lg) * S > sms) lg++;
         return lg;
     };
-    /* shared memory of a plan; *cps_out / *sa_out / *recv_out: chunks per slice, slices used,
-     * receive-buffer offset (cluster reduction only: ws = workspace reduction has none) */
-    auto plan_smem = [&](int S, int lg, bool ws, int *cps_out, int *sa_out, int *recv_out) {
+    /* shared memory of a plan; *cps_out / *sa_out: chunks per slice, slices used */
+    auto plan_smem = [&](int S, int lg, int *cps_out, int *sa_out) {
         const int cps = (int)((kch + S - 1) / S), Sa = (int)((kch + cps - 1) / cps), R = 16 << lg;
         const size_t abytes = (size_t)M * (cps * 256 + 16);
         const size_t rbytes = (size_t)(GV_W >> lg) * 8 * MT8 * (R + 4) * 4;
-        const size_t base = GV_LUT_BYTES + (abytes > rbytes ? abytes : rbytes);
-        const size_t recv = Sa > 1 && !ws ? (size_t)Sa * ((M * R + Sa - 1) / Sa) * 4 : 0;
-        *cps_out = cps, *sa_out = Sa, *recv_out = (int)base;
-        return base + recv;
+        *cps_out = cps, *sa_out = Sa;
+        return GV_LUT_BYTES + (abytes > rbytes ? abytes : rbytes);
     };
-    int cps, Sa, off_recv;
-    /* Workspace split-K (default for M > 8; env FP4KIT_GEMM_GEMV_WS=0|1): S = 4 K slices (or
-     * FP4KIT_GEMM_GEMV_S), fewer while the grid would exceed one CTA per SM; each CTA stages only
-     * its 1/S of the activation (every CTA staging all of it is what bounds M = 16, notes run 8),
-     * and the last CTA of a row tile sums the slices from the workspace (no cluster). */
-    const int ws_env = gv_env("FP4KIT_GEMM_GEMV_WS", -1);
-    if (ws_env == 1 || (ws_env < 0 && M > 8)) {
-        int S = gv_env_s() ? gv_env_s() : 4;
-        if (S > kch) S = (int)kch;
-        while (S > 1 && !gv_env_s() && fp4_cdiv(N, 16 << plan_rg(S)) * S > sms) S /= 2;
-        if (S > 1) {
-            const int lgRG = plan_rg(S);
-            const size_t smem = plan_smem(S, lgRG, true, &cps, &Sa, &off_recv);
-            if (smem <= optin && Sa > 1) {
-                if (MT8 == 1) *st = b.nv ? gv_run<1, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, true, epi)
-                                         : gv_run<1, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, true, epi);
-                else *st = b.nv ? gv_run<2, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, true, epi)
-                                : gv_run<2, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, true, epi);
-                return true;
-            }
-        }
-    }
-    /* K slices: one when the activation slice fits (no cluster; measured faster than two at
-     * 4096², M = 16, run 5), else 2, 4, 8 (a cluster of S CTAs per row tile); more when few row
-     * tiles leave SMs idle */
-    int S = gv_env_s() ? gv_env_s() : 1;
+    /* K slices: one when the activation slice fits (measured fastest: run 5, and run 11 at 4096²,
+     * M = 16: 12.0 µs vs 13.5 / 14.8 / 19.2 with 2 / 4 / 8 slices), else 2, 4, 8; more when few
+     * row tiles leave SMs idle. */
+    int S = gv_env_s() ? gv_env_s() : 1, cps, Sa;
     if (S > kch) S = (int)kch;
     if (!gv_env_s()) {
-        while (S < 8 && S < kch && plan_smem(S, plan_rg(S), false, &cps, &Sa, &off_recv) > optin) S *= 2;
+        while (S < 8 && S < kch && plan_smem(S, plan_rg(S), &cps, &Sa) > optin) S *= 2;
         const int64_t ntiles = fp4_cdiv(N, 16 << plan_rg(S));
         while (S < 8 && 2 * S <= kch && ntiles * 2 * S <= sms) S *= 2;
     }
     for (;;) {
         const int lgRG = plan_rg(S);
-        const size_t smem = plan_smem(S, lgRG, false, &cps, &Sa, &off_recv);
+        const size_t smem = plan_smem(S, lgRG, &cps, &Sa);
         if (smem <= optin) {
-            if (MT8 == 1) *st = b.nv ? gv_run<1, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, false, epi)
-                                     : gv_run<1, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, false, epi);
-            else *st = b.nv ? gv_run<2, true>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, false, epi)
-                            : gv_run<2, false>(ctx, a, b, K, lgRG, Sa, cps, off_recv, smem, false, epi);
+            if (MT8 == 1) *st = b.nv ? gv_run<1, true>(ctx, a, b, K, lgRG, Sa, cps, smem, epi)
+                                     : gv_run<1, false>(ctx, a, b, K, lgRG, Sa, cps, smem, epi);
+            else *st = b.nv ? gv_run<2, true>(ctx, a, b, K, lgRG, Sa, cps, smem, epi)
+                            : gv_run<2, false>(ctx, a, b, K, lgRG, Sa, cps, smem, epi);
             return true;
         }
         if (S >= 8 || S >= kch) return false;
