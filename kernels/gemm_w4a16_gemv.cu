@@ -148,7 +148,7 @@ __device__ __forceinline__ void gv_mma_chunk(float (&acc)[MT8][4], const gv_chun
     }
 }
 
-template <int MT8, bool NV, int NB>
+template <int MT8, bool NV>
 __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gemm_operand b, int64_t K, int lgRG,
                                                            int cps, int mode, float *wsp, unsigned *cnt,
                                                            fp4_epilogue epi) {
@@ -185,11 +185,10 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
      * shared (cp.async), 16-byte unit u of row m at m*RS + 16*(u ^ sw), in two groups: the chunks
      * of every warp's first two steps (the prefix 0 .. 2KW-1), then the rest. Without PDL this
      * runs before the table build (hides the DRAM latency under it); with PDL after the wait. */
-    gv_chunk bf[NB];
+    gv_chunk bA, bB;
     auto issue_loads = [&]() {
-#pragma unroll
-        for (int q = 0; q < NB; q++)
-            if (wn > q) gv_load<NV>(bf[q], pw0 + q * wst, pw1 + q * wst, ps0 + q * sst, ps1 + q * sst);
+        if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1);
+        if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst);
         const int upr = nc * 16, u0 = min(upr, 32 * KW);
         for (int m = 0; m < (int)M; m++) {
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
@@ -238,7 +237,7 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     const uint8_t *lut = gv_smem;
     const uint32_t abase = smem0 + GV_LUT_BYTES + (uint32_t)(g * RS + 64 * t + 256 * kw);
     const uint32_t sw = (t >> 1) ? 32u : 0u;
-    const uint32_t aLo = abase + sw, aHi = abase - sw; /* word j < 2 at aLo + 16 j, j >= 2 at aHi + 16 j */
+    uint32_t aLo = abase + sw, aHi = abase - sw; /* word j < 2 at aLo + 16 j, j >= 2 at aHi + 16 j */
     const uint32_t RS8 = 8u * (uint32_t)RS, ast = 256u * (uint32_t)KW;
     const int pa0 = g < M, pa1 = g + 8 < M;
     float acc[MT8][4];
@@ -248,20 +247,26 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         for (int i = 0; i < 4; i++) acc[mt][i] = 0.0f;
 
     {
-        /* NB register buffers; the load for step j + NB is issued once step j is decoded */
-        auto step = [&](gv_chunk &bq, int st) {
-            gv_mma_chunk<MT8, NV>(acc, bq, sel0, sel1, lut, lane4, aLo + st * ast, aHi + st * ast, RS8, pa0, pa1);
-            const int nx = st + NB;
-            if (nx < wn) gv_load<NV>(bq, pw0 + nx * wst, pw1 + nx * wst, ps0 + nx * sst, ps1 + nx * sst);
-        };
-        if (wn > 0) step(bf[0], 0);
-        if (wn > 1) step(bf[1], 1);
+        /* two register buffers; the load for step j + 2 is issued once step j is decoded */
+        if (wn > 0) {
+            gv_mma_chunk<MT8, NV>(acc, bA, sel0, sel1, lut, lane4, aLo, aHi, RS8, pa0, pa1);
+            if (wn > 2) gv_load<NV>(bA, pw0 + 2 * wst, pw1 + 2 * wst, ps0 + 2 * sst, ps1 + 2 * sst);
+        }
+        if (wn > 1) {
+            gv_mma_chunk<MT8, NV>(acc, bB, sel0, sel1, lut, lane4, aLo + ast, aHi + ast, RS8, pa0, pa1);
+            if (wn > 3) gv_load<NV>(bB, pw0 + 3 * wst, pw1 + 3 * wst, ps0 + 3 * sst, ps1 + 3 * sst);
+        }
         cp_async_wait<0>();
         __syncthreads(); /* the rest of the activation slice */
-        for (int j = 2; j < wn; j += NB) {
-#pragma unroll
-            for (int q = 0; q < NB; q++)
-                if (j + q < wn) step(bf[(2 + q) % NB], j + q);
+        for (int j = 2; j < wn; j += 2) {
+            pw0 += 2 * wst, pw1 += 2 * wst, ps0 += 2 * sst, ps1 += 2 * sst;
+            aLo += 2 * ast, aHi += 2 * ast;
+            gv_mma_chunk<MT8, NV>(acc, bA, sel0, sel1, lut, lane4, aLo, aHi, RS8, pa0, pa1);
+            if (j + 2 < wn) gv_load<NV>(bA, pw0 + 2 * wst, pw1 + 2 * wst, ps0 + 2 * sst, ps1 + 2 * sst);
+            if (j + 1 < wn) {
+                gv_mma_chunk<MT8, NV>(acc, bB, sel0, sel1, lut, lane4, aLo + ast, aHi + ast, RS8, pa0, pa1);
+                if (j + 3 < wn) gv_load<NV>(bB, pw0 + 3 * wst, pw1 + 3 * wst, ps0 + 3 * sst, ps1 + 3 * sst);
+            }
         }
     }
 
@@ -365,10 +370,7 @@ static int gv_env_s(void) { /* read per call (tests switch it) */
 #define GV_PDL_DEFAULT 2
 #endif
 #ifndef GV_PFS_DEFAULT
-#define GV_PFS_DEFAULT 1 /* notes run 11: 1 step 0.15-0.3 µs faster than 2 at 4096², 0.1 slower at 8192² M = 1 */
-#endif
-#ifndef GV_NB_DEFAULT
-#define GV_NB_DEFAULT 3
+#define GV_PFS_DEFAULT 2
 #endif
 
 /* read per call (tests switch it); the compute capability is cached per device */
@@ -385,10 +387,10 @@ static int gv_pdl_mode(void) {
     return v < 0 || v > 2 || cc_cached[dev] - 1 < 9 ? 0 : v;
 }
 
-template <int MT8, bool NV, int NB>
+template <int MT8, bool NV>
 static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K, int lgRG, int S,
                          int cps, size_t smem, const fp4_epilogue &epi) {
-    auto kern = w4a16_gemv_kernel<MT8, NV, NB>;
+    auto kern = w4a16_gemv_kernel<MT8, NV>;
     static int attr_done[64];
     FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
     cudaLaunchConfig_t cfg;
@@ -460,17 +462,10 @@ bool gemm_gemv_launch(fp4_context *ctx, const gemm_operand &a, const gemm_operan
         const int lgRG = plan_rg(S);
         const size_t smem = plan_smem(S, lgRG, &cps, &Sa);
         if (smem <= optin) {
-            /* M <= 8: NB register buffers of weight loads in flight per lane (env FP4KIT_GEMM_GEMV_NB
-             * = 2 | 3 | 4); M > 8: 2 (the second n8 tile's registers) */
-            const int nb = gv_env("FP4KIT_GEMM_GEMV_NB", GV_NB_DEFAULT);
-            if (MT8 == 1 && nb >= 4) *st = b.nv ? gv_run<1, true, 4>(ctx, a, b, K, lgRG, Sa, cps, smem, epi)
-                                                : gv_run<1, false, 4>(ctx, a, b, K, lgRG, Sa, cps, smem, epi);
-            else if (MT8 == 1 && nb == 3) *st = b.nv ? gv_run<1, true, 3>(ctx, a, b, K, lgRG, Sa, cps, smem, epi)
-                                                     : gv_run<1, false, 3>(ctx, a, b, K, lgRG, Sa, cps, smem, epi);
-            else if (MT8 == 1) *st = b.nv ? gv_run<1, true, 2>(ctx, a, b, K, lgRG, Sa, cps, smem, epi)
-                                          : gv_run<1, false, 2>(ctx, a, b, K, lgRG, Sa, cps, smem, epi);
-            else *st = b.nv ? gv_run<2, true, 2>(ctx, a, b, K, lgRG, Sa, cps, smem, epi)
-                            : gv_run<2, false, 2>(ctx, a, b, K, lgRG, Sa, cps, smem, epi);
+            if (MT8 == 1) *st = b.nv ? gv_run<1, true>(ctx, a, b, K, lgRG, Sa, cps, smem, epi)
+                                     : gv_run<1, false>(ctx, a, b, K, lgRG, Sa, cps, smem, epi);
+            else *st = b.nv ? gv_run<2, true>(ctx, a, b, K, lgRG, Sa, cps, smem, epi)
+                            : gv_run<2, false>(ctx, a, b, K, lgRG, Sa, cps, smem, epi);
             return true;
         }
         if (S >= 8 || S >= kch) return false;

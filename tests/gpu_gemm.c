@@ -456,18 +456,6 @@ static void test_w4a16_small_m_modes(void) {
         }
         env_pop("FP4KIT_GEMM_GEMV_PFS", kr), env_pop("FP4KIT_GEMM_GEMV_PDL", kp);
     }
-    /* M <= 8 with 2 and 4 weight buffers per lane (the default is 3) */
-    static const char *nbs[2] = {"2", "4"};
-    for (int k = 0; k < 2; k++) {
-        char *kn = env_push("FP4KIT_GEMM_GEMV_NB", nbs[k]);
-        static const int pick[] = {0, 1, 2, 3, 4, 9, 10}; /* M 1..8 */
-        for (size_t j = 0; j < NCASE(pick); j++) {
-            const int i = pick[j];
-            run_w4a16_case_ld(fp4_config_nvfp4(), gv_nv_cases[i], 1700 + 20 * k + i, gv_nv_cases[i].K + (i % 2 ? 8 : 0), 1);
-        }
-        run_w4a16_case_ld(fp4_config_mxfp4(), gv_mx_cases[0], 1750 + k, gv_mx_cases[0].K, 1);
-        env_pop("FP4KIT_GEMM_GEMV_NB", kn);
-    }
 }
 
 /* The gemv kernel's split-K over S CTAs reduced through the context workspace (the default
@@ -686,7 +674,7 @@ static CU_TestInfo gemm_tests[] = {
     {"W4A16 NVFP4 fused / two-pass vs reference", test_w4a16_nvfp4},
     {"W4A16 MXFP4 fused / two-pass vs reference", test_w4a16_mxfp4},
     {"W4A16 M <= 16, aligned activations (gemv kernel) vs reference", test_w4a16_small_m},
-    {"W4A16 M <= 16, gemv launch modes (PDL off, no L2 hint, hint over 8 steps, 2 / 4 weight buffers)", test_w4a16_small_m_modes},
+    {"W4A16 M <= 16, gemv launch modes (PDL off, no L2 hint, hint over 8 steps)", test_w4a16_small_m_modes},
     {"W4A16 M <= 16, gemv calls chained under PDL vs synced", test_gemv_pdl_chain},
     {"W4A16 M <= 16, gemv split-K through the workspace (S 2/4/8) vs reference", test_w4a16_small_m_split},
     {"W4A4 NVFP4 (sdec, amax) fused / two-pass vs reference", test_w4a4_nvfp4},
