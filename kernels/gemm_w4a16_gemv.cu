@@ -17,7 +17,7 @@
  *     next layer's call) gets SMs as soon as this grid's CTAs leave them; the index math and the
  *     decode-table build run before griddepcontrol.wait, every global access (weights,
  *     activations, tensor scale, C, D) after it. pdl = 2 (the default) also asks L2
- *     (prefetch.global.L2) for the weight lines of the warp's first P steps (P = 2 by default;
+ *     (prefetch.global.L2) for the weight lines of the warp's first P steps (P = 1 by default;
  *     hinting the scale lines too was 0.3-0.5 µs slower, notes run 11) before the wait, so DRAM works during the previous grid's tail — a hint only: L2
  *     is the coherence point, the loads after the wait see the previous grid's writes. pdl = 1:
  *     no hint; pdl = 0: no PDL, the loads go out before the table build (the run-5 order).
@@ -370,7 +370,7 @@ static int gv_env_s(void) { /* read per call (tests switch it) */
 #define GV_PDL_DEFAULT 2
 #endif
 #ifndef GV_PFS_DEFAULT
-#define GV_PFS_DEFAULT 2
+#define GV_PFS_DEFAULT 1 /* notes run 11: 1 step 0.1-0.3 µs faster than 2 at 4096², 0.1 slower at 8192², M = 1 */
 #endif
 
 /* read per call (tests switch it); the compute capability is cached per device */
