@@ -18,9 +18,10 @@
  *     decode-table build run before griddepcontrol.wait, every global access (weights,
  *     activations, tensor scale, C, D) after it. pdl = 2 (the default) also asks L2
  *     (prefetch.global.L2) for the weight lines of the warp's first P steps (P = 1 by default;
- *     hinting the scale lines too was 0.3-0.5 µs slower, notes run 11) before the wait, so DRAM works during the previous grid's tail — a hint only: L2
- *     is the coherence point, the loads after the wait see the previous grid's writes. pdl = 1:
- *     no hint; pdl = 0: no PDL, the loads go out before the table build (the run-5 order).
+ *     hinting the scale lines too was 0.3-0.5 µs slower, notes run 11) before the wait, so DRAM
+ *     works during the previous grid's tail — a hint only: L2 is the coherence point, the
+ *     loads after the wait see the previous grid's writes. pdl = 1: no hint; pdl = 0: no PDL,
+ *     the loads go out before the table build (the run-5 order).
  *   - Weights are the mma's A operand (m16 = 16 weight rows), activations its B operand (n8 =
  *     8 rows of A; MT8 = 2 tiles for M 9..16). Lane (g, t) loads rows 16 rg + g and + 8, 16 B
  *     each per chunk (codes K 32t .. 32t+31 of the chunk) and their scale bytes into two
