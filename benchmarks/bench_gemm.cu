@@ -25,7 +25,8 @@
  *   rd_act     rd_floor with one CTA per SM that also reads the whole BF16 activation [M, K]
  *              (what a design staging all of A in every CTA pays on top: the L2 broadcast)
  * Build: cmake --build build --target bench_gemm ; run: ./build/benchmarks/bench_gemm
- *   [quick | small | gemv | gemvq [NK [M]]]  (quick: no M = 8192; small: only M <= 16; gemv: only
+ *   [quick | small | mid | gemv | gemvq [NK [M]]]  (quick: no M = 8192; small: only M <= 16; mid:
+ *   M = 32, 64, 96, 128, the range where AUTO switches to two-pass (GEMM_AUTO_TWO_PASS_M*); gemv: only
  *   M <= 16 and only w4a16_nv, w4a16_mx, lt_bf16, lt_fp8 and the floors; gemvq: only w4a16_nv —
  *   for A/B runs of the small-M kernel under its diagnostic env switches, see
  *   kernels/gemm_w4a16_gemv.cu; NK / M: only that shape)
@@ -559,11 +560,14 @@ int main(int argc, char **argv) {
     BENCH_RESULT("gemm|ceiling copy|gbps=%.0f", copy);
     const int fails = validate_all();
     printf("validation: %s\n", fails ? "FAIL" : "PASS");
-    const int64_t Ms[5] = {1, 16, 128, 2048, 8192}, NKs[2] = {4096, 8192};
+    const int mid = argc > 1 && !strcmp(argv[1], "mid");
+    const int64_t Ms_full[5] = {1, 16, 128, 2048, 8192}, Ms_mid[5] = {32, 64, 96, 128, 0}, NKs[2] = {4096, 8192};
+    const int64_t *Ms = mid ? Ms_mid : Ms_full;
     row_t rows[10];
     int nr = 0;
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 5; b++) {
+            if (!Ms[b]) continue;
             if (quick && Ms[b] == 8192) continue;
             if (small && Ms[b] > 16) continue;
             if ((only_nk && NKs[a] != only_nk) || (only_m && Ms[b] != only_m)) continue;
