@@ -531,12 +531,23 @@ fp4_status gemm_small_launch(fp4_context *ctx, const gemm_operand &a, const gemm
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* W4A16 entry. FUSED: M <= 128 the small-M kernel (skinny_kernel1 where its conditions fail),
- * the tiled kernel above. AUTO: the same for M <= 128; for M > 128 the two-pass path (decode
- * the weight to BF16 once, then cuBLASLt BF16 at wgmma speed: 85-95% of BF16 measured, against
- * ~32% for the mma.sync tiled kernel), unless cuBLASLt cannot take C (dtype) or the workspace
- * cannot grow, then the tiled kernel. */
-#define GEMM_AUTO_TWO_PASS_M 128
+/* W4A16 entry (and W4A4's dispatch, gemm_w4a4.cu). FUSED: M <= 128 the small-M kernel
+ * (skinny_kernel1 where its conditions fail), the tiled / wgmma kernel above. AUTO picks between
+ * that and the two-pass path (decode the weight to BF16 once, then cuBLASLt BF16) by M and the
+ * weight size, as measured on the H100 (benchmarks/notes/gemm.md run 12, bench_gemm mid):
+ *   - M <= 16: the fused small-M kernels (w4a16_gemv_kernel: 2.4-3x faster than BF16);
+ *   - W4A4, M > 16: two-pass (1.7-2.4x faster than the fused small kernel at M = 32..128);
+ *   - W4A16, 16 < M <= 64: fused when N·K >= 8192² (8192²: 107 / 112 µs vs 118 / 119 at M = 32 /
+ *     64), two-pass for smaller weights (4096²: 28 vs 34 µs);
+ *   - M > 64: two-pass (W4A16 8192² M = 96: 120 vs 139 µs; large M: 74-105 % of cuBLASLt BF16).
+ * Two-pass also needs cuBLASLt to take C (same dtype as D) and the workspace to grow; otherwise
+ * the fused path runs. */
+static bool gemm_auto_two_pass(const gemm_operand &a, const gemm_operand &b, int64_t K) {
+    const int64_t M = a.rows;
+    if (M <= 16) return false;
+    if (a.fp4 || M > 64) return true;
+    return (double)b.rows * (double)K < 8192.0 * 8192.0;
+}
 
 fp4_status gemm_fused_dispatch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
                                const fp4_epilogue &epi) {
@@ -549,7 +560,7 @@ fp4_status gemm_fused_dispatch(fp4_context *ctx, const gemm_operand &a, const ge
 
 fp4_status gemm_auto_dispatch(fp4_context *ctx, const gemm_operand &a, const gemm_operand &b, int64_t K,
                               const fp4_epilogue &epi, const fp4_view *c, fp4_view *d) {
-    if (a.rows > GEMM_AUTO_TWO_PASS_M && (!c || c->dtype == d->dtype)) {
+    if (gemm_auto_two_pass(a, b, K) && (!c || c->dtype == d->dtype)) {
         const fp4_status st = gemm_two_pass(ctx, a, b, K, epi, c, d);
         if (st != FP4_ERR_NOMEM) return st;
     }

@@ -25,14 +25,15 @@ extern "C" {
 
 /* How a device FP4 GEMM is computed. Host tensors always run the CPU reference. */
 typedef enum fp4_gemm_algo {
-    FP4_GEMM_ALGO_AUTO = 0,     /* fastest measured on H100: FUSED for M <= 128; TWO_PASS for
-                                   M > 128 (decode once, then cuBLASLt BF16 at wgmma speed) when
+    FP4_GEMM_ALGO_AUTO = 0,     /* fastest measured on H100: FUSED for M <= 16 (the decode-sized
+                                   kernels), and for W4A16 16 < M <= 64 when N·K >= 8192²; TWO_PASS
+                                   otherwise (decode once, then cuBLASLt BF16 at wgmma speed) when
                                    C is NULL or has D's dtype and the workspace can grow to
                                    2·(N + M)·K bytes + 32 MiB, else FUSED. Two-pass measured
-                                   faster than the fused wgmma kernel at every M from 256 to 8192
-                                   (W4A16 ~80-100 % vs 61-73 % of cuBLASLt BF16, W4A4 ~82-96 % vs
-                                   44-54 %; benchmarks/notes/gemm.md run 6), so AUTO takes the
-                                   fused kernel above M = 128 only where two-pass cannot run */
+                                   faster than the fused kernels at W4A4 M = 32..8192, W4A16
+                                   M = 96..8192 and W4A16 M = 32..64 at 4096² (the fused wgmma
+                                   kernel at M >= 2048: W4A16 67-76 %, W4A4 54-60 % of cuBLASLt
+                                   BF16; benchmarks/notes/gemm.md runs 6, 7, 12) */
     FP4_GEMM_ALGO_FUSED = 1,    /* tensor-core kernels reading packed codes and block scales
                                    directly; no BF16 copy of an FP4 operand is ever written.
                                    M > 128 on compute capability 9.0 (H100/H200): the
