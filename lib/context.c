@@ -13,8 +13,8 @@ struct fp4_context {
     int owns_stream;
     void *workspace;
     size_t workspace_bytes;
-    unsigned *counters; /* zero between kernels (each user leaves them zero) */
-    size_t counters_n;
+    void *counters; /* unsigned[], zero between kernels (each user leaves them zero) */
+    size_t counters_bytes;
 };
 
 int fp4_build_has_cuda(void) {
@@ -105,27 +105,36 @@ fp4_status fp4_context_sync(fp4_context *ctx) {
     return FP4_OK;
 }
 
+#ifdef FP4KIT_HAVE_CUDA
+/* Grow a context-owned device buffer to at least `want` bytes (after the stream has finished
+ * with the old one); zero: clear the new buffer on the stream. */
+static fp4_status ctx_grow(fp4_context *ctx, void **buf, size_t *have, size_t want, int zero, const char *what) {
+    if (want <= *have) return FP4_OK;
+    if (*buf) {
+        FP4_CUDA_TRY(cudaStreamSynchronize((cudaStream_t)ctx->stream));
+        cudaFree(*buf);
+        *buf = NULL;
+        *have = 0;
+    }
+    cudaError_t e = cudaMalloc(buf, want);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        *buf = NULL;
+        return fp4_fail(FP4_ERR_NOMEM, "out of device memory allocating a %zu-byte %s", want, what);
+    }
+    if (zero) FP4_CUDA_TRY(cudaMemsetAsync(*buf, 0, want, (cudaStream_t)ctx->stream));
+    *have = want;
+    return FP4_OK;
+}
+#endif
+
 fp4_status fp4_context_counters(fp4_context *ctx, size_t n, unsigned **ptr) {
     if (!ctx || !ctx->is_cuda || !ptr) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_context_counters: needs a CUDA context");
 #ifdef FP4KIT_HAVE_CUDA
-    if (n > ctx->counters_n) {
-        const size_t grow = n < 1024 ? 1024 : n;
-        if (ctx->counters) {
-            FP4_CUDA_TRY(cudaStreamSynchronize((cudaStream_t)ctx->stream));
-            cudaFree(ctx->counters);
-            ctx->counters = NULL;
-            ctx->counters_n = 0;
-        }
-        cudaError_t e = cudaMalloc((void **)&ctx->counters, grow * sizeof(unsigned));
-        if (e != cudaSuccess) {
-            (void)cudaGetLastError();
-            ctx->counters = NULL;
-            return fp4_fail(FP4_ERR_NOMEM, "out of device memory allocating %zu counters", grow);
-        }
-        FP4_CUDA_TRY(cudaMemsetAsync(ctx->counters, 0, grow * sizeof(unsigned), (cudaStream_t)ctx->stream));
-        ctx->counters_n = grow;
-    }
-    *ptr = ctx->counters;
+    if (n * sizeof(unsigned) > ctx->counters_bytes)
+        FP4_TRY(ctx_grow(ctx, &ctx->counters, &ctx->counters_bytes, (n < 1024 ? 1024 : n) * sizeof(unsigned), 1,
+                         "counter array"));
+    *ptr = (unsigned *)ctx->counters;
     return FP4_OK;
 #else
     (void)n;
@@ -136,21 +145,7 @@ fp4_status fp4_context_counters(fp4_context *ctx, size_t n, unsigned **ptr) {
 fp4_status fp4_context_workspace(fp4_context *ctx, size_t bytes, void **ptr) {
     if (!ctx || !ctx->is_cuda || !ptr) return fp4_fail(FP4_ERR_INVALID_ARG, "fp4_context_workspace: needs a CUDA context");
 #ifdef FP4KIT_HAVE_CUDA
-    if (bytes > ctx->workspace_bytes) {
-        if (ctx->workspace) {
-            FP4_CUDA_TRY(cudaStreamSynchronize((cudaStream_t)ctx->stream));
-            cudaFree(ctx->workspace);
-            ctx->workspace = NULL;
-            ctx->workspace_bytes = 0;
-        }
-        cudaError_t e = cudaMalloc(&ctx->workspace, bytes);
-        if (e != cudaSuccess) {
-            (void)cudaGetLastError();
-            ctx->workspace = NULL;
-            return fp4_fail(FP4_ERR_NOMEM, "out of device memory allocating a %zu-byte workspace", bytes);
-        }
-        ctx->workspace_bytes = bytes;
-    }
+    FP4_TRY(ctx_grow(ctx, &ctx->workspace, &ctx->workspace_bytes, bytes, 0, "workspace"));
     *ptr = ctx->workspace;
     return FP4_OK;
 #else
