@@ -205,7 +205,7 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         cp_async_commit();
     };
     if (!pdl) issue_loads();
-    else if (pdl == 2) /* L2 hint for the first pfs steps' weight and scale lines (before the wait) */
+    else if (pdl == 2) /* L2 hint for the first pfs steps' weight lines (before the wait) */
         for (int j = 0; j < min(wn, pfs); j++) gv_prefetch_l2(pw0 + j * wst), gv_prefetch_l2(pw1 + j * wst);
 
     /* 2. decode table: thread (v, h) fills half-row h of row v; pieces rotated by thread so a
@@ -287,48 +287,48 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         }
     __syncthreads();
     const int E = (int)M * R;
+    /* entry e = (m, nl) of this CTA's slice: the KW warps' partials in kw order */
+    auto slice_sum = [&](int m, int nl) {
+        float s = red[m * RP + nl];
+        for (int k2 = 1; k2 < KW; k2++) s = __fadd_rn(s, red[(k2 * 8 * MT8 + m) * RP + nl]);
+        return s;
+    };
     if (!split) {
         for (int e = threadIdx.x; e < E; e += GV_T) {
             const int m = e >> (4 + lgRG), nl = e & (R - 1);
-            float s = red[m * RP + nl];
-            for (int k2 = 1; k2 < KW; k2++) s = __fadd_rn(s, red[(k2 * 8 * MT8 + m) * RP + nl]);
-            if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, s);
+            if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, slice_sum(m, nl));
         }
         return;
     }
-    {
-        /* S > 1: every CTA writes its slice's sums to wsp[tile][slice][E] and counts
-         * itself in on cnt[tile] (atomicInc wraps it back to 0: the counters stay zero between
-         * calls); the last CTA of the tile sums the S slices in slice order (bit-identical
-         * whichever CTA comes last) and runs the epilogue. */
-        const int S = (int)gridDim.y, y = (int)blockIdx.y;
-        float *tws = wsp + (size_t)blockIdx.x * S * E;
-        volatile int *last = (volatile int *)gv_smem; /* the decode table is dead by now */
-        for (int e = threadIdx.x; e < E; e += GV_T) {
-            const int m = e >> (4 + lgRG), nl = e & (R - 1);
-            float s = red[m * RP + nl];
-            for (int k2 = 1; k2 < KW; k2++) s = __fadd_rn(s, red[(k2 * 8 * MT8 + m) * RP + nl]);
-            red[m * RP + nl] = s;
-            __stcg(tws + (size_t)y * E + e, s);
-        }
+    /* S > 1: every CTA writes its slice's sums to wsp[tile][slice][E] and counts itself in on
+     * cnt[tile] (atomicInc wraps it back to 0: the counters stay zero between calls); the last
+     * CTA of the tile sums the S slices in slice order (bit-identical whichever CTA comes last)
+     * and runs the epilogue. */
+    const int S = (int)gridDim.y, y = (int)blockIdx.y;
+    float *tws = wsp + (size_t)blockIdx.x * S * E;
+    volatile int *last = (volatile int *)gv_smem; /* the decode table is dead by now */
+    for (int e = threadIdx.x; e < E; e += GV_T) {
+        const int m = e >> (4 + lgRG), nl = e & (R - 1);
+        const float s = slice_sum(m, nl);
+        red[m * RP + nl] = s; /* kw = 0's entry: read again only by this thread */
+        __stcg(tws + (size_t)y * E + e, s);
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        *last = atomicInc(cnt + blockIdx.x, (unsigned)S - 1u) == (unsigned)S - 1u;
         __threadfence();
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            *last = atomicInc(cnt + blockIdx.x, (unsigned)S - 1u) == (unsigned)S - 1u;
-            __threadfence();
+    }
+    __syncthreads();
+    if (!*last) return;
+    for (int e = threadIdx.x; e < E; e += GV_T) {
+        const int m = e >> (4 + lgRG), nl = e & (R - 1);
+        float s = 0.0f;
+        for (int y2 = 0; y2 < S; y2++) {
+            const float p = y2 == y ? red[m * RP + nl] : __ldcg(tws + (size_t)y2 * E + e);
+            s = y2 ? __fadd_rn(s, p) : p;
         }
-        __syncthreads();
-        if (!*last) return;
-        for (int e = threadIdx.x; e < E; e += GV_T) {
-            const int m = e >> (4 + lgRG), nl = e & (R - 1);
-            float s = 0.0f;
-            for (int y2 = 0; y2 < S; y2++) {
-                const float p = y2 == y ? red[m * RP + nl] : __ldcg(tws + (size_t)y2 * E + e);
-                s = y2 ? __fadd_rn(s, p) : p;
-            }
-            if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, s);
-        }
-        return;
+        if (n0 + nl < N) epi_store(epi, at, m, n0 + nl, s);
     }
 }
 
