@@ -64,7 +64,10 @@
 #define GEMM_WGMMA_DEFAULT 1 /* gpu_gemm passed on the H100 (benchmarks/notes/gemm.md run 6) */
 #endif
 #ifndef GEMM_WGMMA_AHEAD_DEFAULT
-#define GEMM_WGMMA_AHEAD_DEFAULT 2
+#define GEMM_WGMMA_AHEAD_DEFAULT 2 /* W4A16 (runs 6c-7b: +3-5 points over 1) */
+#endif
+#ifndef GEMM_WGMMA_AHEAD_DEFAULT_W4A4
+#define GEMM_WGMMA_AHEAD_DEFAULT_W4A4 1 /* W4A4 pairs: equal or better than 2 in runs 7b, 9, 12 */
 #endif
 #ifndef GEMM_WGMMA_CL_DEFAULT
 #define GEMM_WGMMA_CL_DEFAULT 2 /* W4A4 CTA pairs: +5-8 points of BF16 over CL = 1 (notes run 7b) */
@@ -649,12 +652,13 @@ static int wgmma_cl(void) {
 }
 
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
- * GEMM_WGMMA_AHEAD_DEFAULT (both verified by gpu_gemm; benchmarks/notes/gemm.md run 6). */
+ * GEMM_WGMMA_AHEAD_DEFAULT (W4A16) / _W4A4 (both verified by gpu_gemm; benchmarks/notes/gemm.md
+ * runs 6, 12). */
 template <bool A_FP4, bool NV, bool V16>
 static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                             int64_t K, const fp4_epilogue &epi) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_AHEAD");
-    const int ah = e && *e ? atoi(e) : GEMM_WGMMA_AHEAD_DEFAULT;
+    const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
         if (wgmma_cl() == 2) {
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
