@@ -20,10 +20,8 @@
  *     (prefetch.global.L2) for the weight lines of the warp's first P steps (P = 1 by default;
  *     hinting the scale lines too was 0.3-0.5 µs slower, notes run 11) before the wait, so DRAM
  *     works during the previous grid's tail — a hint only: L2 is the coherence point, the
- *     loads after the wait see the previous grid's writes. pdl = 1: no hint; pdl = 3: the hint,
- *     then the wait and the loads, then the table build (under the loads' latency: on the SM
- *     whose previous CTA finishes last the build is otherwise on the critical path); pdl = 0:
- *     no PDL, the loads go out before the table build (the run-5 order).
+ *     loads after the wait see the previous grid's writes. pdl = 1: no hint; pdl = 0: no PDL,
+ *     the loads go out before the table build (the run-5 order).
  *   - Weights are the mma's A operand (m16 = 16 weight rows), activations its B operand (n8 =
  *     8 rows of A; MT8 = 2 tiles for M 9..16). Lane (g, t) loads rows 16 rg + g and + 8, 16 B
  *     each per chunk (codes K 32t .. 32t+31 of the chunk) and their scale bytes into two
@@ -207,12 +205,8 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         cp_async_commit();
     };
     if (!pdl) issue_loads();
-    if (pdl >= 2) /* L2 hint for the first pfs steps' weight lines (before the wait) */
+    else if (pdl == 2) /* L2 hint for the first pfs steps' weight lines (before the wait) */
         for (int j = 0; j < min(wn, pfs); j++) gv_prefetch_l2(pw0 + j * wst), gv_prefetch_l2(pw1 + j * wst);
-    if (pdl == 3) { /* the loads first, the table build under their latency */
-        gv_pdl_wait();
-        issue_loads();
-    }
 
     /* 2. decode table: thread (v, h) fills half-row h of row v; pieces rotated by thread so a
      * quarter-warp's 16-byte stores hit 8 different bank groups */
@@ -230,8 +224,8 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
 #pragma unroll
         for (int q = 0; q < 8; q++) *(uint4 *)(gv_smem + v * 256 + h * 128 + 16 * ((q + threadIdx.x) & 7)) = v4;
     }
-    /* everything above touched no global memory (pdl 1, 2): wait here for the previous grid */
-    if (pdl == 1 || pdl == 2) {
+    /* everything above touched no global memory: wait here for the previous grid (PDL) */
+    if (pdl) {
         gv_pdl_wait();
         issue_loads();
     }
@@ -362,7 +356,7 @@ static int gv_smem_optin(void) {
 }
 
 /* Diagnostics (benchmarks/notes/gemm.md runs 5, 8): FP4KIT_GEMM_GEMV_S=n forces n K slices;
- * FP4KIT_GEMM_GEMV_PDL=0|1|2|3 the programmatic-dependent-launch mode (see the kernel comment;
+ * FP4KIT_GEMM_GEMV_PDL=0|1|2 the programmatic-dependent-launch mode (see the kernel comment;
  * default GV_PDL_DEFAULT on compute capability >= 9.0, 0 below); FP4KIT_GEMM_GEMV_PFS=n the
  * steps per warp hinted to L2 in mode 2 (default GV_PFS_DEFAULT). Same results in every mode. */
 static int gv_env(const char *name, int dflt) {
@@ -391,7 +385,7 @@ static int gv_pdl_mode(void) {
         cc_cached[dev] = cc + 1;
     }
     const int v = gv_env("FP4KIT_GEMM_GEMV_PDL", GV_PDL_DEFAULT);
-    return v < 0 || v > 3 || cc_cached[dev] - 1 < 9 ? 0 : v;
+    return v < 0 || v > 2 || cc_cached[dev] - 1 < 9 ? 0 : v;
 }
 
 template <int MT8, bool NV>
