@@ -10,7 +10,9 @@
  * Random data (never zeros), BF16 out, beta = 0; medians of 10 event-timed calls after 3 warm-up;
  * part 1 runs 3 rounds per shape (cuBLASLt first, an untimed warm-up of the default W4A4 kernel,
  * then the variants) and reports the median round.
- * Run: ./build/benchmarks/bench_gemm_wgmma  (sm_90 only; prints SKIPPED elsewhere)
+ * Run: ./build/benchmarks/bench_gemm_wgmma  (sm_90 only; prints SKIPPED elsewhere);
+ *      ./build/benchmarks/bench_gemm_wgmma one w4a4|w4a16 nv|mx M N K reps  (one default call
+ *      shape, for profilers)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +57,51 @@ static void env(const char *wg, const char *dbg) {
     else unsetenv("FP4KIT_GEMM_WGMMA_DBG");
 }
 
-int main(void) {
+/* `one w4a4|w4a16 nv|mx M N K reps`: only the default FUSED call of one shape, reps times (for
+ * ncu: -k regex:wgmma_kernel1 -s 2 -c 1); prints the median µs and % of cuBLASLt BF16. */
+static int run_one(int argc, char **argv) {
+    if (argc < 8) {
+        fprintf(stderr, "usage: bench_gemm_wgmma one w4a4|w4a16 nv|mx M N K reps\n");
+        return 2;
+    }
+    const int w4a4 = !strcmp(argv[2], "w4a4"), mx = !strcmp(argv[3], "mx");
+    const int64_t M = atoll(argv[4]), N = atoll(argv[5]), K = atoll(argv[6]);
+    const int reps = atoi(argv[7]);
+    fp4_qtensor a, w;
+    make_q(&a, M, K, 11, mx);
+    make_q(&w, N, K, 21, mx);
+    uint16_t *x = (uint16_t *)dalloc(2 * M * K), *wb = (uint16_t *)dalloc(2 * N * K), *d = (uint16_t *)dalloc(2 * M * N);
+    bench_fill_bf16(x, M * K, 31, 1.0f);
+    bench_fill_bf16(wb, N * K, 41, 1.0f);
+    fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), wv = fp4_view_make(wb, FP4_DTYPE_BF16, N, K, FP4_DEVICE);
+    fp4_view dv = fp4_view_make(d, FP4_DTYPE_BF16, M, N, FP4_DEVICE);
+    const double bf = time_us([&] { BENCH_FP4(fp4_gemm_bf16(ctx, &xv, &wv, 1, NULL, 0, &dv)); });
+    float *t = (float *)malloc(sizeof(float) * (reps > 0 ? reps : 1));
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0), cudaEventCreate(&e1);
+    for (int r = 0; r < reps; r++) {
+        cudaEventRecord(e0, stream);
+        if (w4a4) BENCH_FP4(fp4_gemm_ex(ctx, &a, &w, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED));
+        else BENCH_FP4(fp4_gemm_w4a16_ex(ctx, &xv, &w, 1, NULL, 0, &dv, FP4_GEMM_ALGO_FUSED));
+        cudaEventRecord(e1, stream);
+        cudaEventSynchronize(e1);
+        cudaEventElapsedTime(&t[r], e0, e1);
+    }
+    for (int i = 1; i < reps; i++) /* insertion sort: reps is small */
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) { const float z = t[j]; t[j] = t[j - 1], t[j - 1] = z; }
+    const double us = reps > 0 ? 1e3 * t[reps / 2] : -1.0;
+    printf("one %s %s M=%lld N=%lld K=%lld: %.1f us, cuBLASLt BF16 %.1f us, %.0f %% of BF16\n", argv[2], argv[3],
+           (long long)M, (long long)N, (long long)K, us, bf, 100.0 * bf / us);
+    free(t);
+    fp4_qtensor_free(&a), fp4_qtensor_free(&w);
+    fp4_device_free(x), fp4_device_free(wb), fp4_device_free(d);
+    return 0;
+}
+
+int main(int argc, char **argv) {
     BENCH_FP4(fp4_context_create_cuda(0, NULL, &ctx));
     stream = (cudaStream_t)fp4_context_stream(ctx);
+    if (argc > 1 && !strcmp(argv[1], "one")) return run_one(argc, argv);
     bench_print_device();
     int dev = 0, ma = 0, mi = 0;
     cudaGetDevice(&dev);
