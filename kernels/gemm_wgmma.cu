@@ -49,8 +49,7 @@
  * GEMM_WGMMA_DEFAULT. Read on every call (cheap next to a large-M GEMM), so tests can A/B.
  * Diagnostics (benchmarks/bench_gemm_wgmma.cu only; WRONG results): FP4KIT_GEMM_WGMMA_DBG=1 skips
  * the decode (loads, TMA and synchronisation only), =2 skips the wgmmas (consumers release each
- * stage at once: the decode's own speed). Bits 4 / 8 (results correct, load-path A/B, notes run
- * 13): scale bytes loaded with L1::no_allocate / code bytes with L1::evict_last.
+ * stage at once: the decode's own speed).
  */
 #include <cuda.h> /* CUtensorMap and its enums only: the encoder comes from cudaGetDriverEntryPointByVersion (no -lcuda) */
 #include <cudaTypedefs.h>
@@ -249,28 +248,9 @@ struct wg_units {
 #ifdef WG_DEVICE_OK
 /* Load K-step kt of unit j: row row0[j] + rl[j] of operand isP[j] ? pb : pa; zeros outside the
  * tensor (rows >= rows, kc >= K, kt >= KT). */
-/* Scale bytes past L1 (ld.global.nc.L1::no_allocate): a row's scale line serves 32 K-steps and,
- * cached, competes with the code lines for the ~60 KB of L1 left next to 194 KB of stages. */
-__device__ __forceinline__ uint32_t wg_ldg_u16_na(const void *p) {
-    unsigned short v;
-    asm("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
-    return v;
-}
-__device__ __forceinline__ uint32_t wg_ldg_u8_na(const void *p) {
-    unsigned short v;
-    asm("ld.global.nc.L1::no_allocate.u8 %0, [%1];" : "=h"(v) : "l"(p));
-    return v & 0xffu;
-}
-/* Code bytes with L1 eviction priority "last" (a code line serves 4 K-steps). */
-__device__ __forceinline__ uint4 wg_ldg16_el(const void *p) {
-    uint4 r;
-    asm("ld.global.nc.L1::evict_last.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
-
 template <int NU, bool NV, bool V16>
 __device__ __forceinline__ void wg_load(wg_units<NU> &u, const wg_operand (&op)[NU], const int64_t (&row)[NU], int h,
-                                        int kt, int KT, int64_t K, int lm = 0) {
+                                        int kt, int KT, int64_t K) {
     const int64_t kc = (int64_t)kt * WG_BK + 32 * h;
 #pragma unroll
     for (int j = 0; j < NU; j++) {
@@ -280,7 +260,7 @@ __device__ __forceinline__ void wg_load(wg_units<NU> &u, const wg_operand (&op)[
         if (ok) {
             const uint8_t *src = op[j].data + row[j] * (K / 2) + kc / 2;
             if (V16) {
-                q = (lm & 8) ? wg_ldg16_el(src) : __ldg((const uint4 *)src);
+                q = __ldg((const uint4 *)src);
             } else {
                 const uint2 lo = __ldg((const uint2 *)src);
                 q.x = lo.x, q.y = lo.y;
@@ -291,12 +271,10 @@ __device__ __forceinline__ void wg_load(wg_units<NU> &u, const wg_operand (&op)[
             }
             if (NV) {
                 const uint8_t *sp = op[j].scales + row[j] * (K / 16) + kc / 16;
-                if (V16) /* K % 32 == 0: 2-byte aligned, both blocks in range */
-                    sc = (lm & 4) ? wg_ldg_u16_na(sp) : __ldg((const unsigned short *)sp);
+                if (V16) sc = __ldg((const unsigned short *)sp); /* K % 32 == 0: 2-byte aligned, both blocks in range */
                 else sc = (uint32_t)__ldg(sp) | (kc + 16 < K ? (uint32_t)__ldg(sp + 1) << 8 : 0u);
             } else {
-                const uint8_t *sp = op[j].scales + row[j] * (K / 32) + kc / 32;
-                sc = (lm & 4) ? wg_ldg_u8_na(sp) : __ldg(sp);
+                sc = __ldg(op[j].scales + row[j] * (K / 32) + kc / 32);
             }
         }
         u.q[j] = q;
@@ -410,15 +388,15 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 row[j] = m0 + rl[j];
             }
             wg_units<NUP> b0, b1;
-            wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K, dbg);
-            wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K, dbg);
+            wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
+            wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
             auto step = [&](int kt, wg_units<NUP> &b) {
                 const int s = kt % S;
                 wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
                 uint8_t *tile[NUP];
 #pragma unroll
                 for (int j = 0; j < NUP; j++) tile[j] = sQ + s * WG_Q_TILE;
-                if ((dbg & 3) != 1) wg_decode<NUP, NV>(b, tile, rl, h, lut);
+                if (dbg != 1) wg_decode<NUP, NV>(b, tile, rl, h, lut);
                 fence_proxy_async(); /* generic-proxy stores → wgmma / bulk-copy (async proxy) reads */
                 __syncwarp();
                 if (lane == 0) {
@@ -434,7 +412,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                         mbar_arrive(full0 + 8 * s);
                     }
                 }
-                wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K, dbg); /* after the fence: it must not wait for these */
+                wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K); /* after the fence: it must not wait for these */
             };
             for (int kt = 0; kt < KT; kt += 2) {
                 step(kt, b0);
@@ -456,8 +434,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             row[j] = (j == 0 ? n0 : m0) + rl[j];
         }
         wg_units<NUC> b0, b1;
-        wg_load<NUC, NV, V16>(b0, op, row, h, 0, KT, K, dbg);
-        wg_load<NUC, NV, V16>(b1, op, row, h, 1, KT, K, dbg);
+        wg_load<NUC, NV, V16>(b0, op, row, h, 0, KT, K);
+        wg_load<NUC, NV, V16>(b1, op, row, h, 1, KT, K);
         /* decode this thread's share of K-step ks into its stage, prefetch ks + 2, publish */
         auto produce = [&](int ks, wg_units<NUC> &b) {
             const int s = ks % S;
@@ -465,11 +443,11 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             uint8_t *tile[NUC];
 #pragma unroll
             for (int j = 0; j < NUC; j++) tile[j] = j == 0 ? sP + s * WG_P_TILE : sQ + s * WG_Q_TILE;
-            if ((dbg & 3) != 1) wg_decode<NUC, NV>(b, tile, rl, h, lut);
+            if (dbg != 1) wg_decode<NUC, NV>(b, tile, rl, h, lut);
             fence_proxy_async();
             __syncwarp();
             if (lane == 0) mbar_arrive(full0 + 8 * s);
-            wg_load<NUC, NV, V16>(b, op, row, h, ks + 2, KT, K, dbg);
+            wg_load<NUC, NV, V16>(b, op, row, h, ks + 2, KT, K);
         };
         /* release a stage: our empty barrier, and (CL = 2) the peer's, whose producer writes it too */
         auto release = [&](int s) {
@@ -490,7 +468,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         auto step = [&](int kt, wg_units<NUC> &bnext) {
             const int s = kt % S;
             wait(full0 + 8 * s, (kt / S) & 1);
-            if ((dbg & 3) != 2) {
+            if (dbg != 2) {
                 wg_fence();
 #pragma unroll
                 for (int ks = 0; ks < WG_BK / 16; ks++)
@@ -499,7 +477,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 wg_commit();
             }
             if (kt + AH < KT) produce(kt + AH, bnext);
-            if ((dbg & 3) != 2) {
+            if (dbg != 2) {
                 wg_wait<1>();
                 if (kt > 0) release((kt - 1) % S);
             } else { /* diagnostic: no tensor-core work, release the stage at once */
