@@ -400,8 +400,9 @@ static void test_bf16(void) {
 
 /* M <= 16 with an aligned activation (16-byte rows, ld % 8 == 0) and K % 128 == 0: the
  * gemv kernel (kernels/gemm_w4a16_gemv.cu). Covers every M tile shape (M 1..8: one n8 tile,
- * 9..16: two), one K slice (M <= 4) and workspace split-K slices (M > 4; K = 16384 at M = 16 needs 4 for
- * shared memory), the bench shapes N = K = 4096, N off the 16-row tile, chunk counts that do not
+ * 9..16: two), one K slice where the activation slice fits and workspace split-K slices where
+ * it does not (K = 8192 and 16384 at M = 16), the bench shapes N = K = 4096, N off the 16-row
+ * tile, chunk counts that do not
  * divide among the warps (K = 128, 640, 1152), ld > K, beta with C in either dtype, F32 and BF16
  * out; two FUSED runs must agree to the bit. */
 static const gcase gv_nv_cases[] = {
