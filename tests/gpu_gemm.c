@@ -402,9 +402,8 @@ static void test_bf16(void) {
  * gemv kernel (kernels/gemm_w4a16_gemv.cu). Covers every M tile shape (M 1..8: one n8 tile,
  * 9..16: two), one K slice where the activation slice fits and workspace split-K slices where
  * it does not (K = 8192 and 16384 at M = 16), the bench shapes N = K = 4096, N off the 16-row
- * tile, chunk counts that do not
- * divide among the warps (K = 128, 640, 1152), ld > K, beta with C in either dtype, F32 and BF16
- * out; two FUSED runs must agree to the bit. */
+ * tile, chunk counts that do not divide among the warps (K = 128, 640, 1152), ld > K, beta with
+ * C in either dtype, F32 and BF16 out; two FUSED runs must agree to the bit. */
 static const gcase gv_nv_cases[] = {
     {1, 4096, 4096, F32, F32, 1.0f, 0.0f},      {2, 1000, 1152, BF16, BF16, 0.5f, 0.25f},
     {4, 257, 2048, F32, BF16, 1.0f, -1.0f},     {5, 130, 640, BF16, F32, 2.0f, 0.5f},
