@@ -169,25 +169,26 @@ void fp4_rope_tables(float *cos_t, float *sin_t, int64_t T, int hs, double theta
 
 /* ---- attention ---------------------------------------------------------------------------------------- */
 
-/* The checks every attention op starts with: qkv a valid view of the call's location, B, T,
- * NH >= 1, qkv [B*T, 3C] with C a multiple of NH; *C = its C. */
-static fp4_status att_qkv(const char *op, int dev, int64_t B, int64_t T, int NH, const fp4_view *qkv, int64_t *C) {
-    FP4_TRY(check_view(op, "qkv", qkv, dev, -1, -1, 0));
+/* The checks every attention op starts with: the context's back end (*dev), qkv a valid view of
+ * that location, B, T, NH >= 1, qkv [B*T, 3C] with C a multiple of NH; *C = its C. */
+static fp4_status att_qkv(fp4_context *ctx, const char *op, int *dev, int64_t B, int64_t T, int NH,
+                          const fp4_view *qkv, int64_t *C) {
+    FP4_TRY(backend(ctx, op, dev));
+    FP4_TRY(check_view(op, "qkv", qkv, *dev, -1, -1, 0));
     if (B < 1 || T < 1 || NH < 1) return fp4_fail(FP4_ERR_SHAPE, "%s: B = %lld, T = %lld, NH = %d", op, (long long)B,
                                                   (long long)T, NH);
     if (qkv->cols % 3 != 0 || (qkv->cols / 3) % NH != 0)
         return fp4_fail(FP4_ERR_SHAPE, "%s: qkv must be [B*T, 3C] with C a multiple of NH = %d", op, NH);
     *C = qkv->cols / 3;
-    return check_view(op, "qkv", qkv, dev, B * T, 3 * *C, 0);
+    return check_view(op, "qkv", qkv, *dev, B * T, 3 * *C, 0);
 }
 
 fp4_status fp4_attention_forward(fp4_context *ctx, fp4_view *out, fp4_view *att, const fp4_view *qkv, int64_t B,
                                  int64_t T, int NH) {
     static const char op[] = "fp4_attention_forward";
     int dev;
-    FP4_TRY(backend(ctx, op, &dev));
     int64_t C = 0;
-    FP4_TRY(att_qkv(op, dev, B, T, NH, qkv, &C));
+    FP4_TRY(att_qkv(ctx, op, &dev, B, T, NH, qkv, &C));
     FP4_TRY(check_view(op, "out", out, dev, B * T, C, 0));
     FP4_TRY(check_view(op, "att", att, dev, B * NH * T, T, 0));
     FP4_TRY(same_dtype(op, out, qkv));
@@ -199,9 +200,8 @@ fp4_status fp4_attention_backward(fp4_context *ctx, fp4_view *dqkv, fp4_view *da
                                   const fp4_view *qkv, const fp4_view *att, int64_t B, int64_t T, int NH) {
     static const char op[] = "fp4_attention_backward";
     int dev;
-    FP4_TRY(backend(ctx, op, &dev));
     int64_t C = 0;
-    FP4_TRY(att_qkv(op, dev, B, T, NH, qkv, &C));
+    FP4_TRY(att_qkv(ctx, op, &dev, B, T, NH, qkv, &C));
     FP4_TRY(check_view(op, "dqkv", dqkv, dev, B * T, 3 * C, 0));
     FP4_TRY(check_view(op, "dout", dout, dev, B * T, C, 0));
     FP4_TRY(check_view(op, "att", att, dev, B * NH * T, T, 0));
@@ -219,9 +219,8 @@ fp4_status fp4_flash_attention_forward(fp4_context *ctx, fp4_view *out, float *l
                                        int64_t T, int NH) {
     static const char op[] = "fp4_flash_attention_forward";
     int dev;
-    FP4_TRY(backend(ctx, op, &dev));
     int64_t C = 0;
-    FP4_TRY(att_qkv(op, dev, B, T, NH, qkv, &C));
+    FP4_TRY(att_qkv(ctx, op, &dev, B, T, NH, qkv, &C));
     FP4_TRY(check_view(op, "out", out, dev, B * T, C, 0));
     FP4_TRY(same_dtype(op, out, qkv));
     NONNULL(op, lse);
@@ -232,9 +231,8 @@ fp4_status fp4_flash_attention_backward(fp4_context *ctx, fp4_view *dqkv, const 
                                         const fp4_view *out, const float *lse, int64_t B, int64_t T, int NH) {
     static const char op[] = "fp4_flash_attention_backward";
     int dev;
-    FP4_TRY(backend(ctx, op, &dev));
     int64_t C = 0;
-    FP4_TRY(att_qkv(op, dev, B, T, NH, qkv, &C));
+    FP4_TRY(att_qkv(ctx, op, &dev, B, T, NH, qkv, &C));
     FP4_TRY(check_view(op, "dqkv", dqkv, dev, B * T, 3 * C, 0));
     FP4_TRY(check_view(op, "dout", dout, dev, B * T, C, 0));
     FP4_TRY(check_view(op, "out", out, dev, B * T, C, 0));
