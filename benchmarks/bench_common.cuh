@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fp4kit/context.h"
+#include "fp4kit/formats_inline.h"
 #include "fp4kit/status.h"
+#include "fp4kit/tensor.h"
 
 /* An fp4kit call that must succeed: print the status and the library's message, and exit. */
 #define BENCH_FP4(st)                                                                          \
@@ -110,6 +113,30 @@ static inline int bench_fill_bytes(void *p, size_t n, uint64_t seed, int mode, c
     bench_fill_bytes_kernel<<<1024, 256, 0, s>>>((uint8_t *)p, n, seed, mode);
     BENCH_CHECK(cudaGetLastError());
     return 0;
+}
+
+/* Device memory that must be granted (exit otherwise). */
+static inline void *bench_dev_alloc(size_t bytes) {
+    void *p = NULL;
+    BENCH_FP4(fp4_device_alloc(bytes, &p));
+    return p;
+}
+
+/* A device FP4 operand of random codes and valid random scale bytes (never NaN), amax 6 and the
+ * tensor scales the format implies (NVFP4: spec encode/decode pair; MXFP4: 1), as the GEMM
+ * benchmarks time it. */
+static inline void bench_make_q(fp4_context *ctx, cudaStream_t s, fp4_qtensor *q, int64_t rows, int64_t cols,
+                                fp4_config cfg, uint64_t seed) {
+    const int nv = cfg.format == FP4_FORMAT_NVFP4;
+    BENCH_FP4(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
+    if (bench_fill_bytes(q->data, fp4_qtensor_data_bytes(q), seed, 0, s) ||
+        bench_fill_bytes(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, nv ? 1 : 2, s))
+        exit(1);
+    q->amax = 6.0f;
+    q->s_enc = nv ? fp4_nvfp4_global_enc(q->amax) : 1.0f;
+    q->s_dec = nv ? fp4_nvfp4_global_dec(q->s_enc) : 1.0f;
+    const float ts[3] = {q->amax, q->s_enc, q->s_dec};
+    BENCH_FP4(fp4_copy_to_device(ctx, q->tscale_dev, ts, sizeof ts));
 }
 
 /* Fill n bf16 values with N(0,1)-ish data (xorshift + sum of uniforms) on the device. */

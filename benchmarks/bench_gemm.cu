@@ -58,20 +58,7 @@ static void fill_bytes(void *p, size_t n, uint64_t seed, int mode) {
 }
 
 static void make_dev_q(fp4_qtensor *q, int64_t rows, int64_t cols, fp4_config cfg, uint64_t seed) {
-    BENCH_FP4(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
-    fill_bytes(q->data, fp4_qtensor_data_bytes(q), seed, 0);
-    fill_bytes(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, cfg.format == FP4_FORMAT_NVFP4 ? 1 : 2);
-    q->amax = 6.0f;
-    q->s_enc = cfg.format == FP4_FORMAT_NVFP4 ? fp4_nvfp4_global_enc(q->amax) : 1.0f;
-    q->s_dec = cfg.format == FP4_FORMAT_NVFP4 ? fp4_nvfp4_global_dec(q->s_enc) : 1.0f;
-    const float ts[3] = {q->amax, q->s_enc, q->s_dec};
-    BENCH_FP4(fp4_copy_to_device(ctx, q->tscale_dev, ts, sizeof ts));
-}
-
-static void *dev_alloc(size_t bytes) {
-    void *p = NULL;
-    BENCH_FP4(fp4_device_alloc(bytes, &p));
-    return p;
+    bench_make_q(ctx, stream, q, rows, cols, cfg, seed);
 }
 
 /* ---- cuBLASLt FP8 baseline (TN, per-tensor scales, BF16 out) ------------------------------ */
@@ -105,7 +92,7 @@ static void fp8_plan_make(fp8_plan *p, int64_t M, int64_t N, int64_t K) {
     LTCK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &Nn, sizeof Nn));
     /* scale_A at byte 0, scale_B at byte 16: cuBLASLt refuses (NOT_SUPPORTED at run time, the
      * heuristic still returns algorithms) scale pointers that are not 16-byte aligned */
-    p->scales = (float *)dev_alloc(8 * sizeof(float));
+    p->scales = (float *)bench_dev_alloc(8 * sizeof(float));
     const float one[8] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
     BENCH_FP4(fp4_copy_to_device(ctx, p->scales, one, sizeof one));
     LTCK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &p->scales, sizeof(void *)));
@@ -127,7 +114,7 @@ static void fp8_plan_make(fp8_plan *p, int64_t M, int64_t N, int64_t K) {
     cublasLtMatmulPreferenceDestroy(pref);
     if (st == CUBLAS_STATUS_SUCCESS && p->nres > 0) {
         p->ok = 1;
-        p->ws = dev_alloc(wsb);
+        p->ws = bench_dev_alloc(wsb);
     } else {
         printf("lt_fp8 M=%lld N=%lld K=%lld: no cuBLASLt algorithm (%s, %d found)\n", (long long)M, (long long)N,
                (long long)K, cublasLtGetStatusName(st), p->nres);
@@ -234,13 +221,13 @@ static int validate_all(void) {
         host_q(&wmh, &wmd, N, K, fp4_config_mxfp4(), 12);
         host_q(&anh, &and_, M, K, fp4_config_nvfp4(), 13);
         host_q(&amh, &amd, M, K, fp4_config_mxfp4(), 14);
-        uint16_t *xd = (uint16_t *)dev_alloc(2 * M * K), *bd = (uint16_t *)dev_alloc(2 * N * K);
+        uint16_t *xd = (uint16_t *)bench_dev_alloc(2 * M * K), *bd = (uint16_t *)bench_dev_alloc(2 * N * K);
         bench_fill_bf16(xd, M * K, 15, 1.0f);
         bench_fill_bf16(bd, N * K, 16, 1.0f);
         uint16_t *xh = (uint16_t *)malloc(2 * M * K), *bh = (uint16_t *)malloc(2 * N * K);
         BENCH_FP4(fp4_copy_to_host(ctx, xh, xd, 2 * M * K));
         BENCH_FP4(fp4_copy_to_host(ctx, bh, bd, 2 * N * K));
-        float *dd = (float *)dev_alloc(4 * M * N), *got = (float *)malloc(4 * M * N), *want = (float *)malloc(4 * M * N);
+        float *dd = (float *)bench_dev_alloc(4 * M * N), *got = (float *)malloc(4 * M * N), *want = (float *)malloc(4 * M * N);
         fp4_view xv = fp4_view_make(xd, FP4_DTYPE_BF16, M, K, FP4_DEVICE), xhv = fp4_view_make(xh, FP4_DTYPE_BF16, M, K, FP4_HOST);
         fp4_view bv = fp4_view_make(bd, FP4_DTYPE_BF16, N, K, FP4_DEVICE), bhv = fp4_view_make(bh, FP4_DTYPE_BF16, N, K, FP4_HOST);
         fp4_view dv = fp4_view_make(dd, FP4_DTYPE_F32, M, N, FP4_DEVICE), dhv = fp4_view_make(want, FP4_DTYPE_F32, M, N, FP4_HOST);
@@ -269,10 +256,10 @@ static int validate_all(void) {
         /* FP8 baseline: E4M3 bytes vs an FP64 host product */
         {
             const int64_t N8 = (N + 15) / 16 * 16, Mp = (M + 15) / 16 * 16; /* FP8: multiples of 16 */
-            uint8_t *a8 = (uint8_t *)dev_alloc(Mp * K), *w8 = (uint8_t *)dev_alloc(N8 * K);
+            uint8_t *a8 = (uint8_t *)bench_dev_alloc(Mp * K), *w8 = (uint8_t *)bench_dev_alloc(N8 * K);
             fill_bytes(a8, Mp * K, 17, 3);
             fill_bytes(w8, N8 * K, 18, 3);
-            uint16_t *d16 = (uint16_t *)dev_alloc(2 * Mp * N8);
+            uint16_t *d16 = (uint16_t *)bench_dev_alloc(2 * Mp * N8);
             fp8_plan p;
             fp8_plan_make(&p, M, N8, K);
             fp8_pick(&p, a8, w8, d16);
@@ -426,15 +413,15 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
         else if (v == V_W4A4_MX) rot[v] = rot[V_W4A16_MX];
     for (int i = 0; i < rot[V_W4A16_NV]; i++) make_dev_q(&wn[i], N, K, fp4_config_nvfp4(), 100 + i);
     for (int i = 0; i < rot[V_W4A16_MX]; i++) make_dev_q(&wm[i], N, K, fp4_config_mxfp4(), 200 + i);
-    for (int i = 0; i < rot[V_BF16]; i++) { wb[i] = (uint16_t *)dev_alloc(2 * N * K); bench_fill_bf16(wb[i], N * K, 300 + i, 1.0f); }
-    for (int i = 0; i < rot[V_FP8]; i++) { w8[i] = (uint8_t *)dev_alloc(N * K); fill_bytes(w8[i], N * K, 400 + i, 3); }
+    for (int i = 0; i < rot[V_BF16]; i++) { wb[i] = (uint16_t *)bench_dev_alloc(2 * N * K); bench_fill_bf16(wb[i], N * K, 300 + i, 1.0f); }
+    for (int i = 0; i < rot[V_FP8]; i++) { w8[i] = (uint8_t *)bench_dev_alloc(N * K); fill_bytes(w8[i], N * K, 400 + i, 3); }
     make_dev_q(&an, M, K, fp4_config_nvfp4(), 500);
     make_dev_q(&am, M, K, fp4_config_mxfp4(), 501);
-    uint16_t *x = (uint16_t *)dev_alloc(2 * M * K), *d = (uint16_t *)dev_alloc(2 * M * N);
+    uint16_t *x = (uint16_t *)bench_dev_alloc(2 * M * K), *d = (uint16_t *)bench_dev_alloc(2 * M * N);
     fp8_plan p8;
     fp8_plan_make(&p8, M, N, K);
-    uint8_t *x8 = (uint8_t *)dev_alloc(p8.Mp * K);
-    uint16_t *d8 = (uint16_t *)dev_alloc(2 * p8.Mp * N);
+    uint8_t *x8 = (uint8_t *)bench_dev_alloc(p8.Mp * K);
+    uint16_t *d8 = (uint16_t *)bench_dev_alloc(2 * p8.Mp * N);
     bench_fill_bf16(x, M * K, 600, 1.0f);
     fill_bytes(x8, p8.Mp * K, 601, 3);
     fp8_pick(&p8, x8, w8[0], d8);
@@ -521,7 +508,7 @@ static void bench_shape(int64_t M, int64_t NK, row_t *row) {
     row->M = M, row->NK = NK;
     row->rd_us = row->empty_us = row->rdp_us = row->emp_us = row->rda_us = -1;
     if (M <= 16) {
-        unsigned *sink = (unsigned *)dev_alloc(sizeof(unsigned));
+        unsigned *sink = (unsigned *)bench_dev_alloc(sizeof(unsigned));
         row->rd_us = floor_time(0, wn, rot[V_W4A16_NV], sink, x, 2 * M * K);
         row->empty_us = floor_time(1, wn, rot[V_W4A16_NV], sink, x, 2 * M * K);
         row->rdp_us = floor_time(2, wn, rot[V_W4A16_NV], sink, x, 2 * M * K);

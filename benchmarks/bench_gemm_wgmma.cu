@@ -27,22 +27,7 @@ static fp4_context *ctx;
 static cudaStream_t stream;
 
 static void make_q(fp4_qtensor *q, int64_t rows, int64_t cols, uint64_t seed, int mx) {
-    fp4_config cfg = mx ? fp4_config_mxfp4() : fp4_config_nvfp4();
-    BENCH_FP4(fp4_qtensor_alloc(q, rows, cols, &cfg, FP4_DEVICE));
-    if (bench_fill_bytes(q->data, fp4_qtensor_data_bytes(q), seed, 0, stream) ||
-        bench_fill_bytes(q->scales, fp4_qtensor_scale_bytes(q), seed + 1, mx ? 2 : 1, stream))
-        exit(1);
-    q->amax = 6.0f;
-    q->s_enc = mx ? 1.0f : fp4_nvfp4_global_enc(q->amax);
-    q->s_dec = mx ? 1.0f : fp4_nvfp4_global_dec(q->s_enc);
-    const float ts[3] = {q->amax, q->s_enc, q->s_dec};
-    BENCH_FP4(fp4_copy_to_device(ctx, q->tscale_dev, ts, sizeof ts));
-}
-
-static void *dalloc(size_t b) {
-    void *p = NULL;
-    BENCH_FP4(fp4_device_alloc(b, &p));
-    return p;
+    bench_make_q(ctx, stream, q, rows, cols, mx ? fp4_config_mxfp4() : fp4_config_nvfp4(), seed);
 }
 
 template <typename F>
@@ -70,7 +55,7 @@ static int run_one(int argc, char **argv) {
     fp4_qtensor a, w;
     make_q(&a, M, K, 11, mx);
     make_q(&w, N, K, 21, mx);
-    uint16_t *x = (uint16_t *)dalloc(2 * M * K), *wb = (uint16_t *)dalloc(2 * N * K), *d = (uint16_t *)dalloc(2 * M * N);
+    uint16_t *x = (uint16_t *)bench_dev_alloc(2 * M * K), *wb = (uint16_t *)bench_dev_alloc(2 * N * K), *d = (uint16_t *)bench_dev_alloc(2 * M * N);
     bench_fill_bf16(x, M * K, 31, 1.0f);
     bench_fill_bf16(wb, N * K, 41, 1.0f);
     fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), wv = fp4_view_make(wb, FP4_DTYPE_BF16, N, K, FP4_DEVICE);
@@ -136,7 +121,7 @@ int main(int argc, char **argv) {
         make_q(&w, N, K, 21 + si, 0);
         make_q(&am, M, K, 81 + si, 1);
         make_q(&wm, N, K, 91 + si, 1);
-        uint16_t *x = (uint16_t *)dalloc(2 * M * K), *wb = (uint16_t *)dalloc(2 * N * K), *d = (uint16_t *)dalloc(2 * M * N);
+        uint16_t *x = (uint16_t *)bench_dev_alloc(2 * M * K), *wb = (uint16_t *)bench_dev_alloc(2 * N * K), *d = (uint16_t *)bench_dev_alloc(2 * M * N);
         bench_fill_bf16(x, M * K, 31 + si, 1.0f);
         bench_fill_bf16(wb, N * K, 41 + si, 1.0f);
         fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), wv = fp4_view_make(wb, FP4_DTYPE_BF16, N, K, FP4_DEVICE);
@@ -194,7 +179,7 @@ int main(int argc, char **argv) {
             fp4_qtensor a, w;
             make_q(&a, M, K, 51 + mi2, 0);
             make_q(&w, N, K, 61 + ni, 0);
-            uint16_t *x = (uint16_t *)dalloc(2 * M * K), *wb = (uint16_t *)dalloc(2 * N * K), *d = (uint16_t *)dalloc(2 * M * N);
+            uint16_t *x = (uint16_t *)bench_dev_alloc(2 * M * K), *wb = (uint16_t *)bench_dev_alloc(2 * N * K), *d = (uint16_t *)bench_dev_alloc(2 * M * N);
             bench_fill_bf16(x, M * K, 71, 1.0f);
             bench_fill_bf16(wb, N * K, 72, 1.0f);
             fp4_view xv = fp4_view_make(x, FP4_DTYPE_BF16, M, K, FP4_DEVICE), wv = fp4_view_make(wb, FP4_DTYPE_BF16, N, K, FP4_DEVICE);
