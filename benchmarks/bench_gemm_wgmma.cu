@@ -3,14 +3,16 @@
  *
  * Part 1, N = K in {4096, 8192}, M in {2048, 8192}: FUSED W4A4 / W4A16 NVFP4 (the wgmma kernel,
  * FP4KIT_GEMM_WGMMA=1), W4A4 with and without CTA pairs sharing the decoded activation tile
- * (FP4KIT_GEMM_WGMMA_CL = 2 / 1), the consumers decoding 1 or 2 K-steps ahead (_AHEAD), with
+ * (FP4KIT_GEMM_WGMMA_CL = 2 / 1), the pairs' weight rows decoded into wgmma A registers or
+ * shared memory (_RS = 1 / 0), the consumers decoding 1 or 2 K-steps ahead (_AHEAD), with
  * FP4KIT_GEMM_WGMMA_DBG=1 (no decode: the wgmma + pipeline ceiling) and =2 (no wgmma: the
  * decode's own speed) — DBG results are wrong by design —, MXFP4, and cuBLASLt BF16, same run.
  * Part 2, M in {256, 512, 1024}: FUSED (wgmma) vs TWO_PASS for W4A4 and W4A16, and BF16.
  * Random data (never zeros), BF16 out, beta = 0; medians of 10 event-timed calls after 3 warm-up;
  * part 1 runs 3 rounds per shape (cuBLASLt first, an untimed warm-up of the default W4A4 kernel,
  * then the variants) and reports the median round.
- * Run: ./build/benchmarks/bench_gemm_wgmma  (sm_90 only; prints SKIPPED elsewhere);
+ * Run: ./build/benchmarks/bench_gemm_wgmma [part1]  (sm_90 only; prints SKIPPED elsewhere; part1:
+ *      part 1 only);
  *      ./build/benchmarks/bench_gemm_wgmma one w4a4|w4a16 nv|mx M N K reps  (one default call
  *      shape, for profilers)
  */
@@ -96,14 +98,14 @@ int main(int argc, char **argv) {
         printf("SKIPPED: the wgmma kernel needs compute capability 9.0 (this is %d.%d)\n", ma, mi);
         return 0;
     }
-    /* variant: name, W4A4?, MXFP4?, FP4KIT_GEMM_WGMMA, _AHEAD, _DBG (NULL: unset), _CL; last = lt_bf16 */
-    struct var { const char *name; int w4a4, mx; const char *wg, *ah, *dbg, *cl; };
-    const var vs[] = {{"w4a4_cl1", 1, 0, "1", "1", NULL, "1"},       {"w4a4_cl2_ah2", 1, 0, "1", "2", NULL, "2"},
-                      {"w4a4_cl2", 1, 0, "1", "1", NULL, "2"},   {"w4a4_cl2_nodec", 1, 0, "1", "1", "1", "2"},
-                      {"w4a4_cl2_nomma", 1, 0, "1", "1", "2", "2"},  {"w4a4_mx_cl1", 1, 1, "1", "1", NULL, "1"},
-                      {"w4a4_mx_cl2", 1, 1, "1", "1", NULL, "2"},    {"w4a16_ah2", 0, 0, "1", "2", NULL, "1"},
-                      {"w4a16_nodec", 0, 0, "1", "2", "1", "1"},     {"w4a16_mx", 0, 1, "1", "2", NULL, "1"},
-                      {"lt_bf16", 0, 0, NULL, NULL, NULL, NULL}};
+    /* variant: name, W4A4?, MXFP4?, FP4KIT_GEMM_WGMMA, _AHEAD, _DBG (NULL: unset), _CL, _RS; last = lt_bf16 */
+    struct var { const char *name; int w4a4, mx; const char *wg, *ah, *dbg, *cl, *rs; };
+    const var vs[] = {{"w4a4_cl2", 1, 0, "1", "1", NULL, "2", "0"},      {"w4a4_rs", 1, 0, "1", "1", NULL, "2", "1"},
+                      {"w4a4_cl2_nodec", 1, 0, "1", "1", "1", "2", "0"}, {"w4a4_rs_nodec", 1, 0, "1", "1", "1", "2", "1"},
+                      {"w4a4_cl2_nomma", 1, 0, "1", "1", "2", "2", "0"}, {"w4a4_rs_nomma", 1, 0, "1", "1", "2", "2", "1"},
+                      {"w4a4_mx_cl2", 1, 1, "1", "1", NULL, "2", "0"},   {"w4a4_mx_rs", 1, 1, "1", "1", NULL, "2", "1"},
+                      {"w4a16_ah2", 0, 0, "1", "2", NULL, "1", "0"},     {"w4a16_mx", 0, 1, "1", "2", NULL, "1", "0"},
+                      {"lt_bf16", 0, 0, NULL, NULL, NULL, NULL, NULL}};
     enum { NV1 = sizeof vs / sizeof vs[0], BF16 = NV1 - 1 };
     static char tab[8192];
     int tl = 0;
@@ -139,6 +141,7 @@ int main(int argc, char **argv) {
                 env(vs[v].wg, vs[v].dbg);
                 setenv("FP4KIT_GEMM_WGMMA_AHEAD", vs[v].ah, 1);
                 setenv("FP4KIT_GEMM_WGMMA_CL", vs[v].cl, 1);
+                setenv("FP4KIT_GEMM_WGMMA_RS", vs[v].rs, 1);
                 const fp4_qtensor *qa = vs[v].mx ? &am : &a, *qw = vs[v].mx ? &wm : &w;
                 if (vs[v].w4a4)
                     ur[r][v] = time_us([&] { BENCH_FP4(fp4_gemm_ex(ctx, qa, qw, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
@@ -151,6 +154,7 @@ int main(int argc, char **argv) {
         }
         unsetenv("FP4KIT_GEMM_WGMMA_AHEAD");
         unsetenv("FP4KIT_GEMM_WGMMA_CL");
+        unsetenv("FP4KIT_GEMM_WGMMA_RS");
         env("1", NULL);
         int o = snprintf(tab + tl, sizeof tab - tl, "%-5lld %-5lld", (long long)N, (long long)M);
         tl += o > 0 ? o : 0;
@@ -166,6 +170,12 @@ int main(int argc, char **argv) {
         fp4_device_free(x), fp4_device_free(wb), fp4_device_free(d);
     }
 
+    if (argc > 1 && !strcmp(argv[1], "part1")) { /* part 1 only */
+        unsetenv("FP4KIT_GEMM_WGMMA");
+        fputs(tab, stdout);
+        fp4_context_destroy(ctx);
+        return 0;
+    }
     enum { A4_FU, A4_2P, A16_FU, A16_2P, LT, NV2 };
     const char *n2[NV2] = {"w4a4_wgmma", "w4a4_2p", "w4a16_wgmma", "w4a16_2p", "lt_bf16"};
     tl += snprintf(tab + tl, sizeof tab - tl, "\npart 2: us per call (AUTO threshold)\n%-5s %-5s", "N=K", "M");

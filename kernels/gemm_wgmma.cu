@@ -69,6 +69,9 @@
 #ifndef GEMM_WGMMA_AHEAD_DEFAULT_W4A4
 #define GEMM_WGMMA_AHEAD_DEFAULT_W4A4 1 /* W4A4 pairs: equal or better than 2 in runs 7b, 9, 12 */
 #endif
+#ifndef GEMM_WGMMA_RS_DEFAULT
+#define GEMM_WGMMA_RS_DEFAULT 0 /* W4A4 pairs, P in wgmma A registers: not measured yet */
+#endif
 #ifndef GEMM_WGMMA_CL_DEFAULT
 #define GEMM_WGMMA_CL_DEFAULT 2 /* W4A4 CTA pairs: +5-8 points of BF16 over CL = 1 (notes run 7b) */
 #endif
@@ -93,13 +96,15 @@
 
 /* CL: CTAs per cluster along N (W4A4 only: 2 = the pair shares the decoded Q tile, each CTA's
  * producer decoding 128 of its 256 rows into both CTAs' shared memory). */
-template <bool A_FP4, int CL>
+/* RS: the consumers decode P straight into wgmma A registers (W4A4 pairs only; no P tiles in
+ * shared memory, see the file comment). */
+template <bool A_FP4, int CL, bool RS = false>
 struct wg_cfg {
-    static constexpr int S = 4;                 /* decoded BF16 stages of 48 KB */
+    static constexpr int S = 4;                 /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only) */
     static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
     static constexpr int NU_C = A_FP4 && CL == 1 ? 2 : 1; /* ... per consumer thread */
-    static constexpr int SMEM = 1024 /* alignment slack */ + S * (WG_P_TILE + WG_Q_TILE) + 1024 /* scale table */ +
-                                2 * S * 8 /* mbarriers */;
+    static constexpr int SMEM = 1024 /* alignment slack */ + S * ((RS ? 0 : WG_P_TILE) + WG_Q_TILE) +
+                                1024 /* scale table */ + 2 * S * 8 /* mbarriers */;
 };
 
 struct wg_operand {
@@ -226,6 +231,43 @@ __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t da, u
         : "l"(da), "l"(db), "r"(1));
 }
 
+/* The same with A (64 x 16, the warpgroup's P rows) from registers: warp w of the warpgroup,
+ * lane = 4g + t holds a[0] = A[16w + g][2t, 2t+1], a[1] = A[16w + g + 8][2t, 2t+1], a[2] =
+ * A[16w + g][2t+8, 2t+9], a[3] = A[16w + g + 8][2t+8, 2t+9] (the mma.m16n8k16 A layout); the
+ * registers must not change until the wgmma has completed (wait_group). */
+__device__ __forceinline__ void wgmma_m64n256k16_rs(float (&d)[128], const uint32_t *a, uint64_t db) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,"
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,"
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47,"
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63,"
+        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79,"
+        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95,"
+        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111,"
+        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+        "}, {%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
+        :
+          "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+
 /* Keep the compiler from moving accumulator reads/writes across the async wgmma boundary. */
 __device__ __forceinline__ void acc_fence(float (&d)[128]) {
 #pragma unroll
@@ -306,21 +348,103 @@ __device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const 
 }
 #endif
 
+#ifdef WG_DEVICE_OK
+/* RS path (W4A4 pairs). K is permuted inside each 64-wide K-step, identically for both operands
+ * (the sum over K is unchanged): the BF16 pair at K positions 2p, 2p+1 of the step (p < 32) holds
+ * the codes of packed byte src(p) = 8·(p % 4) + 2·(p / 8) + (p / 4) % 2 of the row's 32 bytes.
+ * Then lane t of a consumer warp needs exactly bytes 8t .. 8t+7 of its rows (one 8-byte load, one
+ * NVFP4 block), byte 2ks + hh being its A register pair for k16 step ks, half hh; and the Q tile's
+ * 16-byte chunk c holds the bytes c, 8 + c, 16 + c, 24 + c. */
+
+/* A consumer thread's share of K-step kt: 8 bytes (16 codes) of P rows row[0], row[1] (g, g + 8)
+ * at K offset 16t, and their scale byte; zeros outside the tensor. */
+struct rs_frag {
+    uint2 q[2];
+    uint32_t sc[2];
+};
+
+template <bool NV>
+__device__ __forceinline__ void rs_load(rs_frag &u, const wg_operand &op, const int64_t (&row)[2], int t, int kt,
+                                        int KT, int64_t K) {
+    const int64_t kc = (int64_t)kt * WG_BK + 16 * t;
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        uint2 q = make_uint2(0u, 0u);
+        uint32_t sc = 0u;
+        if (kt < KT && row[j] < op.rows && kc < K) { /* K % 16 == 0: the 16 codes are all in or all out */
+            q = __ldg((const uint2 *)(op.data + row[j] * (K / 2) + kc / 2));
+            sc = __ldg(op.scales + (NV ? row[j] * (K / 16) + kc / 16 : row[j] * (K / 32) + kc / 32));
+        }
+        u.q[j] = q;
+        u.sc[j] = sc;
+    }
+}
+
+/* Decode (exact, as wg_decode) into the wgmma A registers a[4ks .. 4ks+3] of k16 steps ks < 4. */
+template <bool NV>
+__device__ __forceinline__ void rs_decode(const rs_frag &u, uint32_t (&a)[16], const uint32_t *lut) {
+    uint32_t dec[2][8];
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        const uint32_t sw = lut[u.sc[j] & 0xffu];
+        const uint32_t words[2] = {u.q[j].x, u.q[j].y};
+#pragma unroll
+        for (int w = 0; w < 2; w++) {
+            uint32_t o[4];
+            e2m1x8_biased(words[w], o);
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                dec[j][4 * w + i] = NV ? bf16x2_mul(o[i], sw) : bf16x2_mul(bf16x2_mul(o[i], 0x7E807E80u), sw);
+        }
+    }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++) {
+        a[4 * ks + 0] = dec[0][2 * ks];
+        a[4 * ks + 1] = dec[1][2 * ks];
+        a[4 * ks + 2] = dec[0][2 * ks + 1];
+        a[4 * ks + 3] = dec[1][2 * ks + 1];
+    }
+}
+
+/* A producer thread's Q row of K-step kt (bytes 0-15: u[0], 16-31: u[1]) decoded into its
+ * 128-byte stage row in the permuted order (chunk c = bytes c, 8+c, 16+c, 24+c), 128B-swizzled. */
+template <bool NV>
+__device__ __forceinline__ void rs_decode_row(const wg_units<1> (&u)[2], uint8_t *rowp, int rsw, const uint32_t *lut) {
+    uint32_t dec[32];
+#pragma unroll
+    for (int wi = 0; wi < 8; wi++) {
+        const wg_units<1> &x = u[wi >> 2];
+        const uint32_t word = (wi & 3) == 0 ? x.q[0].x : (wi & 3) == 1 ? x.q[0].y : (wi & 3) == 2 ? x.q[0].z : x.q[0].w;
+        /* NVFP4: block wi / 2 (byte (wi >> 1) & 1 of the half's pair); MXFP4: block wi / 4 */
+        const uint32_t sw = lut[NV ? (x.sc[0] >> (8 * ((wi >> 1) & 1))) & 0xffu : x.sc[0] & 0xffu];
+        uint32_t o[4];
+        e2m1x8_biased(word, o);
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            dec[4 * wi + i] = NV ? bf16x2_mul(o[i], sw) : bf16x2_mul(bf16x2_mul(o[i], 0x7E807E80u), sw);
+    }
+#pragma unroll
+    for (int c = 0; c < 8; c++)
+        *(uint4 *)(rowp + ((c ^ rsw) << 4)) = make_uint4(dec[c], dec[8 + c], dec[16 + c], dec[24 + c]);
+}
+#endif
+
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
 #ifdef WG_DEVICE_OK
     static_assert(CL == 1 || (CL == 2 && A_FP4), "the Q-sharing cluster is W4A4 only");
-    typedef wg_cfg<A_FP4, CL> C;
+    static_assert(!RS || (A_FP4 && CL == 2), "the register-A path is W4A4 pairs only");
+    typedef wg_cfg<A_FP4, CL, RS> C;
     constexpr int S = C::S, NUP = C::NU_P, NUC = C::NU_C;
     extern __shared__ uint8_t wg_smem_raw[];
     uint8_t *smem = wg_smem_raw + ((1024u - (smem_u32(wg_smem_raw) & 1023u)) & 1023u);
-    uint8_t *sP = smem;                            /* [S][128 rows][128 B] swizzled BF16 */
-    uint8_t *sQ = sP + S * WG_P_TILE;              /* [S][256 rows][128 B] */
+    uint8_t *sP = smem;                            /* [S][128 rows][128 B] swizzled BF16 (not RS) */
+    uint8_t *sQ = sP + (RS ? 0 : S * WG_P_TILE);   /* [S][256 rows][128 B] */
     uint32_t *lut = (uint32_t *)(sQ + S * WG_Q_TILE); /* scale byte -> bf16x2 */
     uint64_t *bars = (uint64_t *)(lut + 256);      /* full[S], empty[S] */
     const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + S);
@@ -353,7 +477,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         for (int s = 0; s < S; s++) {
             /* W4A4: 4 producer + 8 consumer warps decode (CL = 2: each producer warp's arrival
              * also expects the 4 KB its peer warp copies in); W4A16: 8 consumer warps + the TMA */
-            mbar_init(full0 + 8 * s, A_FP4 ? 12 : 9);
+            mbar_init(full0 + 8 * s, RS ? 4 : A_FP4 ? 12 : 9); /* RS: the 4 producer warps only */
             mbar_init(empty0 + 8 * s, 8 * CL); /* 8 consumer warps (CL = 2: ours and the peer's) */
         }
         fence_mbar_init();
@@ -372,6 +496,37 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                     mbar_arrive_tx(full0 + 8 * s, WG_Q_TILE);
                     tma_load_2d(smem_u32(sQ + s * WG_Q_TILE), &tmap_a, full0 + 8 * s, kt * WG_BK, (int)m0);
                 }
+        } else if constexpr (RS) {
+            /* W4A4 RS: Q row 128·rank + tid, both K halves, stored in the permuted order; warp w's
+             * 32 rows (4 KB, contiguous) then go to the peer's stage by one bulk copy. */
+            const int lane = tid & 31, w = tid >> 5;
+            const int qb = 128 * (int)(peer ^ 1u), rl = qb + tid;
+            const wg_operand op[1] = {pa};
+            const int64_t row[1] = {m0 + rl};
+            wg_units<1> b0[2], b1[2];
+            auto load = [&](wg_units<1>(&b)[2], int kt) {
+                wg_load<1, NV, V16>(b[0], op, row, 0, kt, KT, K);
+                wg_load<1, NV, V16>(b[1], op, row, 1, kt, KT, K);
+            };
+            load(b0, 0);
+            load(b1, 1);
+            auto step = [&](int kt, wg_units<1>(&b)[2]) {
+                const int s = kt % S;
+                wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
+                if (dbg != 1) rs_decode_row<NV>(b, sQ + s * WG_Q_TILE + rl * 128, rl & 7, lut);
+                fence_proxy_async();
+                __syncwarp();
+                if (lane == 0) {
+                    mbar_arrive_tx(full0 + 8 * s, 4096); /* + the peer warp's copy into us */
+                    const uint32_t src = smem_u32(sQ + s * WG_Q_TILE + (qb + 32 * w) * 128);
+                    bulk_copy_peer(src + rdiff, src, 4096, full0 + 8 * s + rdiff);
+                }
+                load(b, kt + 2);
+            };
+            for (int kt = 0; kt < KT; kt += 2) {
+                step(kt, b0);
+                if (kt + 1 < KT) step(kt + 1, b1);
+            }
         } else {
             /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1. CL = 2: rows
              * 128·rank + 64j + tid/2; warp w's rows 128·rank + 64j + 16w .. +15 (2 KB per j,
@@ -422,33 +577,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     } else {
         /* ---------------- consumer warpgroups ---------------- */
         asm volatile("setmaxnreg.inc.sync.aligned.u32 " WG_STR(WG_CREGS) ";\n" ::: "memory");
-        const int cw = tid - 128, wg = cw >> 7, warp = (cw >> 5) & 3, lane = cw & 31, h = cw & 1;
-        /* decode share: unit 0 = P row cw/2, unit 1 (W4A4, CL = 1) = Q row cw/2; K half cw & 1 */
-        wg_operand op[NUC];
-        int64_t row[NUC];
-        int rl[NUC];
-#pragma unroll
-        for (int j = 0; j < NUC; j++) {
-            op[j] = j == 0 ? pb : pa;
-            rl[j] = cw >> 1;
-            row[j] = (j == 0 ? n0 : m0) + rl[j];
-        }
-        wg_units<NUC> b0, b1;
-        wg_load<NUC, NV, V16>(b0, op, row, h, 0, KT, K);
-        wg_load<NUC, NV, V16>(b1, op, row, h, 1, KT, K);
-        /* decode this thread's share of K-step ks into its stage, prefetch ks + 2, publish */
-        auto produce = [&](int ks, wg_units<NUC> &b) {
-            const int s = ks % S;
-            wait(empty0 + 8 * s, ((ks / S) & 1) ^ 1);
-            uint8_t *tile[NUC];
-#pragma unroll
-            for (int j = 0; j < NUC; j++) tile[j] = j == 0 ? sP + s * WG_P_TILE : sQ + s * WG_Q_TILE;
-            if (dbg != 1) wg_decode<NUC, NV>(b, tile, rl, h, lut);
-            fence_proxy_async();
-            __syncwarp();
-            if (lane == 0) mbar_arrive(full0 + 8 * s);
-            wg_load<NUC, NV, V16>(b, op, row, h, ks + 2, KT, K);
-        };
+        const int cw = tid - 128, wg = cw >> 7, warp = (cw >> 5) & 3, lane = cw & 31;
         /* release a stage: our empty barrier, and (CL = 2) the peer's, whose producer writes it too */
         auto release = [&](int s) {
             __syncwarp();
@@ -461,35 +590,105 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         float acc[128];
 #pragma unroll
         for (int i = 0; i < 128; i++) acc[i] = 0.0f;
-        const uint32_t pbase = smem_u32(sP) + wg * (64 * 128), qbase = smem_u32(sQ);
-        /* K-step kt: wait for its stage, issue its wgmmas, decode K-step kt+AH while they run,
-         * then retire K-step kt-1's wgmmas and release that stage. AH = 2: a stage's decode has
-         * two K-steps of wgmma to hide behind (its slot held K-step kt+AH-S <= kt-2). */
-        auto step = [&](int kt, wg_units<NUC> &bnext) {
-            const int s = kt % S;
-            wait(full0 + 8 * s, (kt / S) & 1);
-            if (dbg != 2) {
-                wg_fence();
+        if constexpr (RS) {
+            /* P rows n0 + 64wg + 16warp + g and + 8 (lane = 4g + t), bytes 8t .. 8t+7 of each
+             * K-step, decoded into A registers: K-step j's loads (2 steps ahead, buffer j & 1)
+             * are decoded into a[j & 1] while K-step j-1's wgmmas run, after K-step j-2's
+             * (the previous user of a[j & 1]) have retired. */
+            const int g = lane >> 2, t = lane & 3;
+            int64_t prow[2];
+            prow[0] = n0 + 64 * wg + 16 * warp + g;
+            prow[1] = prow[0] + 8;
+            rs_frag u0, u1;
+            uint32_t a0[16], a1[16];
 #pragma unroll
-                for (int ks = 0; ks < WG_BK / 16; ks++)
-                    wgmma_m64n256k16(acc, sw128_desc(pbase + s * WG_P_TILE + 32 * ks),
-                                     sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
-                wg_commit();
+            for (int i = 0; i < 16; i++) a0[i] = a1[i] = 0u;
+            rs_load<NV>(u0, pb, prow, t, 0, KT, K);
+            rs_load<NV>(u1, pb, prow, t, 1, KT, K);
+            if (dbg != 1) rs_decode<NV>(u0, a0, lut);
+            rs_load<NV>(u0, pb, prow, t, 2, KT, K);
+            const uint32_t qbase = smem_u32(sQ);
+            auto step = [&](int kt, uint32_t(&acur)[16], uint32_t(&anext)[16], rs_frag &unext) {
+                const int s = kt % S;
+                wait(full0 + 8 * s, (kt / S) & 1);
+                if (dbg != 2) {
+                    wg_fence();
+#pragma unroll
+                    for (int ks = 0; ks < WG_BK / 16; ks++)
+                        wgmma_m64n256k16_rs(acc, acur + 4 * ks, sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
+                    wg_commit();
+                    wg_wait<1>(); /* K-step kt-1 retired: its stage and a registers are free */
+                    if (kt > 0) release((kt - 1) % S);
+                } else { /* diagnostic: no tensor-core work, release the stage at once */
+                    release(s);
+                }
+                if (kt + 1 < KT) {
+                    if (dbg != 1) rs_decode<NV>(unext, anext, lut);
+                    rs_load<NV>(unext, pb, prow, t, kt + 3, KT, K);
+                }
+            };
+            for (int kt = 0; kt < KT; kt += 2) {
+                step(kt, a0, a1, u1);
+                if (kt + 1 < KT) step(kt + 1, a1, a0, u0);
             }
-            if (kt + AH < KT) produce(kt + AH, bnext);
-            if (dbg != 2) {
-                wg_wait<1>();
-                if (kt > 0) release((kt - 1) % S);
-            } else { /* diagnostic: no tensor-core work, release the stage at once */
-                release(s);
+        } else {
+            /* decode share: unit 0 = P row cw/2, unit 1 (W4A4, CL = 1) = Q row cw/2; K half cw & 1 */
+            const int h = cw & 1;
+            wg_operand op[NUC];
+            int64_t row[NUC];
+            int rl[NUC];
+#pragma unroll
+            for (int j = 0; j < NUC; j++) {
+                op[j] = j == 0 ? pb : pa;
+                rl[j] = cw >> 1;
+                row[j] = (j == 0 ? n0 : m0) + rl[j];
             }
-        };
-        /* K-step s decodes from buffer s & 1 */
-        produce(0, b0);
-        if (AH == 2 && KT > 1) produce(1, b1);
-        for (int kt = 0; kt < KT; kt += 2) {
-            step(kt, AH == 1 ? b1 : b0);
-            if (kt + 1 < KT) step(kt + 1, AH == 1 ? b0 : b1);
+            wg_units<NUC> b0, b1;
+            wg_load<NUC, NV, V16>(b0, op, row, h, 0, KT, K);
+            wg_load<NUC, NV, V16>(b1, op, row, h, 1, KT, K);
+            /* decode this thread's share of K-step ks into its stage, prefetch ks + 2, publish */
+            auto produce = [&](int ks, wg_units<NUC> &b) {
+                const int s = ks % S;
+                wait(empty0 + 8 * s, ((ks / S) & 1) ^ 1);
+                uint8_t *tile[NUC];
+#pragma unroll
+                for (int j = 0; j < NUC; j++) tile[j] = j == 0 ? sP + s * WG_P_TILE : sQ + s * WG_Q_TILE;
+                if (dbg != 1) wg_decode<NUC, NV>(b, tile, rl, h, lut);
+                fence_proxy_async();
+                __syncwarp();
+                if (lane == 0) mbar_arrive(full0 + 8 * s);
+                wg_load<NUC, NV, V16>(b, op, row, h, ks + 2, KT, K);
+            };
+            const uint32_t pbase = smem_u32(sP) + wg * (64 * 128), qbase = smem_u32(sQ);
+            /* K-step kt: wait for its stage, issue its wgmmas, decode K-step kt+AH while they run,
+             * then retire K-step kt-1's wgmmas and release that stage. AH = 2: a stage's decode has
+             * two K-steps of wgmma to hide behind (its slot held K-step kt+AH-S <= kt-2). */
+            auto step = [&](int kt, wg_units<NUC> &bnext) {
+                const int s = kt % S;
+                wait(full0 + 8 * s, (kt / S) & 1);
+                if (dbg != 2) {
+                    wg_fence();
+#pragma unroll
+                    for (int ks = 0; ks < WG_BK / 16; ks++)
+                        wgmma_m64n256k16(acc, sw128_desc(pbase + s * WG_P_TILE + 32 * ks),
+                                         sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
+                    wg_commit();
+                }
+                if (kt + AH < KT) produce(kt + AH, bnext);
+                if (dbg != 2) {
+                    wg_wait<1>();
+                    if (kt > 0) release((kt - 1) % S);
+                } else { /* diagnostic: no tensor-core work, release the stage at once */
+                    release(s);
+                }
+            };
+            /* K-step s decodes from buffer s & 1 */
+            produce(0, b0);
+            if (AH == 2 && KT > 1) produce(1, b1);
+            for (int kt = 0; kt < KT; kt += 2) {
+                step(kt, AH == 1 ? b1 : b0);
+                if (kt + 1 < KT) step(kt + 1, AH == 1 ? b0 : b1);
+            }
         }
         wg_wait<0>();
         acc_fence(acc);
@@ -604,12 +803,12 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS = false>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
-    auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL>;
+    auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL, RS>;
     static int attr_done[64];
-    const size_t smem = wg_cfg<A_FP4, CL>::SMEM;
+    const size_t smem = wg_cfg<A_FP4, CL, RS>::SMEM;
     FP4_TRY(gemm_smem_attr((const void *)kern, smem, attr_done));
     const int tm = (int)fp4_cdiv(pa.rows, WG_BQ), tn = (int)fp4_cdiv(pb.rows, WG_BP);
     const char *dbg = getenv("FP4KIT_GEMM_WGMMA_DBG");
@@ -651,6 +850,13 @@ static int wgmma_cl(void) {
     return e && *e ? (atoi(e) == 2 ? 2 : 1) : GEMM_WGMMA_CL_DEFAULT;
 }
 
+/* W4A4 pairs: the consumers' P rows decoded into wgmma A registers (RS) or into shared memory:
+ * env FP4KIT_GEMM_WGMMA_RS = 1 or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
+static bool wgmma_rs(void) {
+    const char *e = getenv("FP4KIT_GEMM_WGMMA_RS");
+    return e && *e ? e[0] != '0' : GEMM_WGMMA_RS_DEFAULT != 0;
+}
+
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
  * GEMM_WGMMA_AHEAD_DEFAULT (W4A16) / _W4A4 (both verified by gpu_gemm; benchmarks/notes/gemm.md
  * runs 6, 12). */
@@ -661,6 +867,7 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
     const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
         if (wgmma_cl() == 2) {
+            if (wgmma_rs()) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, true>(ctx, tmap, pb, pa, K, epi);
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
             return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
         }

@@ -642,18 +642,25 @@ static void wgmma_w4a4_det(fp4_config cfg, gcase g, uint64_t seed) {
 }
 
 /* W4A4 runs with CTA pairs sharing the decoded activation tile (FP4KIT_GEMM_WGMMA_CL=2: odd
- * N-tile counts give a pair whose second CTA lies past N) and without (=1). */
+ * N-tile counts give a pair whose second CTA lies past N), the pairs' weight rows decoded into
+ * wgmma A registers (FP4KIT_GEMM_WGMMA_RS=1) or into shared memory (=0), and without pairs (=1). */
 static void test_wgmma(void) {
     const char *old = getenv("FP4KIT_GEMM_WGMMA"), *olda = getenv("FP4KIT_GEMM_WGMMA_AHEAD"),
-               *oldc = getenv("FP4KIT_GEMM_WGMMA_CL");
-    char *keep = old ? strdup(old) : NULL, *keepa = olda ? strdup(olda) : NULL, *keepc = oldc ? strdup(oldc) : NULL;
+               *oldc = getenv("FP4KIT_GEMM_WGMMA_CL"), *oldr = getenv("FP4KIT_GEMM_WGMMA_RS");
+    char *keep = old ? strdup(old) : NULL, *keepa = olda ? strdup(olda) : NULL, *keepc = oldc ? strdup(oldc) : NULL,
+         *keepr = oldr ? strdup(oldr) : NULL;
     setenv("FP4KIT_GEMM_WGMMA", "1", 1);
     setenv("FP4KIT_GEMM_WGMMA_CL", "2", 1);
+    setenv("FP4KIT_GEMM_WGMMA_RS", "1", 1); /* W4A4 pairs with P decoded into wgmma A registers */
+    run_wgmma_cases(1300, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
+    const gcase det = {700, 260, 1536, F32, F32, 1.0f, 0.0f};
+    wgmma_w4a4_det(fp4_config_nvfp4(), det, 1203);
+    wgmma_w4a4_det(fp4_config_mxfp4(), det, 1204);
+    setenv("FP4KIT_GEMM_WGMMA_RS", "0", 1); /* ... P decoded into shared memory */
     setenv("FP4KIT_GEMM_WGMMA_AHEAD", "1", 1); /* consumers decode 1 K-step ahead */
     run_wgmma_cases(800, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
     setenv("FP4KIT_GEMM_WGMMA_AHEAD", "2", 1); /* ... 2 K-steps ahead */
     run_wgmma_cases(1000, (int)NCASE(wg_nv_cases), (int)NCASE(wg_mx_cases));
-    const gcase det = {700, 260, 1536, F32, F32, 1.0f, 0.0f};
     wgmma_w4a4_det(fp4_config_nvfp4(), det, 1200);
     wgmma_w4a4_det(fp4_config_mxfp4(), det, 1201);
     setenv("FP4KIT_GEMM_WGMMA_CL", "1", 1); /* W4A4 without CTA pairs */
@@ -667,7 +674,9 @@ static void test_wgmma(void) {
     else unsetenv("FP4KIT_GEMM_WGMMA_AHEAD");
     if (keepc) setenv("FP4KIT_GEMM_WGMMA_CL", keepc, 1);
     else unsetenv("FP4KIT_GEMM_WGMMA_CL");
-    free(keep), free(keepa), free(keepc);
+    if (keepr) setenv("FP4KIT_GEMM_WGMMA_RS", keepr, 1);
+    else unsetenv("FP4KIT_GEMM_WGMMA_RS");
+    free(keep), free(keepa), free(keepc), free(keepr);
 }
 
 static CU_TestInfo gemm_tests[] = {
