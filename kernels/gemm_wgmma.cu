@@ -98,9 +98,9 @@
  * producer decoding 128 of its 256 rows into both CTAs' shared memory). */
 /* RS: the consumers decode P straight into wgmma A registers (W4A4 pairs only; no P tiles in
  * shared memory, see the file comment). */
-template <bool A_FP4, int CL, bool RS = false>
+template <bool A_FP4, int CL, int RS = 0>
 struct wg_cfg {
-    static constexpr int S = 4;                 /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only) */
+    static constexpr int S = RS == 2 ? 6 : 4;   /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only) */
     static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
     static constexpr int NU_C = A_FP4 && CL == 1 ? 2 : 1; /* ... per consumer thread */
     static constexpr int SMEM = 1024 /* alignment slack */ + S * ((RS ? 0 : WG_P_TILE) + WG_Q_TILE) +
@@ -432,7 +432,7 @@ __device__ __forceinline__ void rs_decode_row(const wg_units<1> (&u)[2], uint8_t
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
@@ -803,7 +803,7 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS = false>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS = 0>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
     auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL, RS>;
@@ -851,10 +851,11 @@ static int wgmma_cl(void) {
 }
 
 /* W4A4 pairs: the consumers' P rows decoded into wgmma A registers (RS) or into shared memory:
- * env FP4KIT_GEMM_WGMMA_RS = 1 or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
-static bool wgmma_rs(void) {
+ * env FP4KIT_GEMM_WGMMA_RS = 1 (4 stages), 2 (6 stages) or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
+static int wgmma_rs(void) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_RS");
-    return e && *e ? e[0] != '0' : GEMM_WGMMA_RS_DEFAULT != 0;
+    const int v = e && *e ? atoi(e) : GEMM_WGMMA_RS_DEFAULT;
+    return v < 0 || v > 2 ? 1 : v;
 }
 
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
@@ -867,7 +868,9 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
     const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
         if (wgmma_cl() == 2) {
-            if (wgmma_rs()) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, true>(ctx, tmap, pb, pa, K, epi);
+            const int rs = wgmma_rs();
+            if (rs == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 1>(ctx, tmap, pb, pa, K, epi);
+            if (rs == 2) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 2>(ctx, tmap, pb, pa, K, epi);
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
             return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
         }
