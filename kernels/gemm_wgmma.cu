@@ -98,9 +98,9 @@
  * producer decoding 128 of its 256 rows into both CTAs' shared memory). */
 /* RS: the consumers decode P straight into wgmma A registers (W4A4 pairs only; no P tiles in
  * shared memory, see the file comment). */
-template <bool A_FP4, int CL, int RS = 0>
+template <bool A_FP4, int CL, bool RS = false>
 struct wg_cfg {
-    static constexpr int S = RS == 2 ? 6 : 4;   /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only) */
+    static constexpr int S = 4; /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only; 6 stages were slower, notes run 15) */
     static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
     static constexpr int NU_C = A_FP4 && CL == 1 ? 2 : 1; /* ... per consumer thread */
     static constexpr int SMEM = 1024 /* alignment slack */ + S * ((RS ? 0 : WG_P_TILE) + WG_Q_TILE) +
@@ -406,33 +406,41 @@ __device__ __forceinline__ void rs_decode(const rs_frag &u, uint32_t (&a)[16], c
     }
 }
 
-/* A producer thread's Q row of K-step kt (bytes 0-15: u[0], 16-31: u[1]) decoded into its
- * 128-byte stage row in the permuted order (chunk c = bytes c, 8+c, 16+c, 24+c), 128B-swizzled. */
-template <bool NV>
-__device__ __forceinline__ void rs_decode_row(const wg_units<1> (&u)[2], uint8_t *rowp, int rsw, const uint32_t *lut) {
-    uint32_t dec[32];
+/* RS producer: unit j of a thread pair (lanes 2i, 2i + 1 = K halves h = 0, 1 of one Q row, loaded
+ * by wg_load as in the shared-memory path: 16 lines per warp load) decoded into the row's permuted
+ * stage row. Thread h writes chunks 4h .. 4h+3; chunk 4h + b = byte b of the row's words h, 2+h,
+ * 4+h, 6+h, so the pair swaps two words (and the scale bytes) by shuffles first. rsw = row & 7. */
+template <int NU, bool NV>
+__device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *const (&rowp)[NU], const int (&rsw)[NU],
+                                               int h, const uint32_t *lut) {
 #pragma unroll
-    for (int wi = 0; wi < 8; wi++) {
-        const wg_units<1> &x = u[wi >> 2];
-        const uint32_t word = (wi & 3) == 0 ? x.q[0].x : (wi & 3) == 1 ? x.q[0].y : (wi & 3) == 2 ? x.q[0].z : x.q[0].w;
-        /* NVFP4: block wi / 2 (byte (wi >> 1) & 1 of the half's pair); MXFP4: block wi / 4 */
-        const uint32_t sw = lut[NV ? (x.sc[0] >> (8 * ((wi >> 1) & 1))) & 0xffu : x.sc[0] & 0xffu];
-        uint32_t o[4];
-        e2m1x8_biased(word, o);
+    for (int j = 0; j < NU; j++) {
+        const uint4 q = u.q[j];
+        const uint32_t r0 = __shfl_xor_sync(0xffffffffu, h ? q.x : q.y, 1);
+        const uint32_t r1 = __shfl_xor_sync(0xffffffffu, h ? q.z : q.w, 1);
+        const uint32_t rs = __shfl_xor_sync(0xffffffffu, u.sc[j], 1);
+        /* W[k] = the row's word 2k + h; scale bytes in block order (NVFP4: 4 blocks, MXFP4: 2) */
+        const uint32_t W[4] = {h ? r0 : q.x, h ? r1 : q.z, h ? q.y : r0, h ? q.w : r1};
+        const uint32_t all = NV ? (h ? rs | u.sc[j] << 16 : u.sc[j] | rs << 16) : (h ? rs | u.sc[j] << 8 : u.sc[j] | rs << 8);
+        uint32_t o[4][4];
 #pragma unroll
-        for (int i = 0; i < 4; i++)
-            dec[4 * wi + i] = NV ? bf16x2_mul(o[i], sw) : bf16x2_mul(bf16x2_mul(o[i], 0x7E807E80u), sw);
+        for (int k = 0; k < 4; k++) {
+            const uint32_t sw = lut[(all >> (NV ? 8 * k : 8 * (k >> 1))) & 0xffu];
+            e2m1x8_biased(W[k], o[k]);
+#pragma unroll
+            for (int i = 0; i < 4; i++) o[k][i] = NV ? bf16x2_mul(o[k][i], sw) : bf16x2_mul(bf16x2_mul(o[k][i], 0x7E807E80u), sw);
+        }
+#pragma unroll
+        for (int bb = 0; bb < 4; bb++)
+            *(uint4 *)(rowp[j] + (((4 * h + bb) ^ rsw[j]) << 4)) = make_uint4(o[0][bb], o[1][bb], o[2][bb], o[3][bb]);
     }
-#pragma unroll
-    for (int c = 0; c < 8; c++)
-        *(uint4 *)(rowp + ((c ^ rsw) << 4)) = make_uint4(dec[c], dec[8 + c], dec[16 + c], dec[24 + c]);
 }
 #endif
 
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
@@ -497,31 +505,42 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                     tma_load_2d(smem_u32(sQ + s * WG_Q_TILE), &tmap_a, full0 + 8 * s, kt * WG_BK, (int)m0);
                 }
         } else if constexpr (RS) {
-            /* W4A4 RS: Q row 128·rank + tid, both K halves, stored in the permuted order; warp w's
-             * 32 rows (4 KB, contiguous) then go to the peer's stage by one bulk copy. */
-            const int lane = tid & 31, w = tid >> 5;
-            const int qb = 128 * (int)(peer ^ 1u), rl = qb + tid;
-            const wg_operand op[1] = {pa};
-            const int64_t row[1] = {m0 + rl};
-            wg_units<1> b0[2], b1[2];
-            auto load = [&](wg_units<1>(&b)[2], int kt) {
-                wg_load<1, NV, V16>(b[0], op, row, 0, kt, KT, K);
-                wg_load<1, NV, V16>(b[1], op, row, 1, kt, KT, K);
-            };
-            load(b0, 0);
-            load(b1, 1);
-            auto step = [&](int kt, wg_units<1>(&b)[2]) {
+            /* W4A4 RS: the same rows, halves and bulk copies as below (CL = 2), stored in the
+             * permuted K order of the RS path. */
+            const int lane = tid & 31, h = tid & 1;
+            const int qbase = 128 * (int)(peer ^ 1u);
+            wg_operand op[NUP];
+            int64_t row[NUP];
+            int rl[NUP], rsw[NUP];
+#pragma unroll
+            for (int j = 0; j < NUP; j++) {
+                op[j] = pa;
+                rl[j] = qbase + 64 * j + (tid >> 1);
+                row[j] = m0 + rl[j];
+                rsw[j] = rl[j] & 7;
+            }
+            wg_units<NUP> b0, b1;
+            wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
+            wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
+            auto step = [&](int kt, wg_units<NUP> &b) {
                 const int s = kt % S;
                 wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
-                if (dbg != 1) rs_decode_row<NV>(b, sQ + s * WG_Q_TILE + rl * 128, rl & 7, lut);
+                uint8_t *rowp[NUP];
+#pragma unroll
+                for (int j = 0; j < NUP; j++) rowp[j] = sQ + s * WG_Q_TILE + rl[j] * 128;
+                if (dbg != 1) rs_decode_half<NUP, NV>(b, rowp, rsw, h, lut);
                 fence_proxy_async();
                 __syncwarp();
                 if (lane == 0) {
-                    mbar_arrive_tx(full0 + 8 * s, 4096); /* + the peer warp's copy into us */
-                    const uint32_t src = smem_u32(sQ + s * WG_Q_TILE + (qb + 32 * w) * 128);
-                    bulk_copy_peer(src + rdiff, src, 4096, full0 + 8 * s + rdiff);
+                    mbar_arrive_tx(full0 + 8 * s, NUP * 2048); /* + the peer warp's copy into us */
+                    const int w = tid >> 5;
+#pragma unroll
+                    for (int j = 0; j < NUP; j++) {
+                        const uint32_t src = smem_u32(sQ + s * WG_Q_TILE + (qbase + 64 * j + 16 * w) * 128);
+                        bulk_copy_peer(src + rdiff, src, 2048, full0 + 8 * s + rdiff);
+                    }
                 }
-                load(b, kt + 2);
+                wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K);
             };
             for (int kt = 0; kt < KT; kt += 2) {
                 step(kt, b0);
@@ -803,7 +822,7 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS = 0>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS = false>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
     auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL, RS>;
@@ -851,11 +870,10 @@ static int wgmma_cl(void) {
 }
 
 /* W4A4 pairs: the consumers' P rows decoded into wgmma A registers (RS) or into shared memory:
- * env FP4KIT_GEMM_WGMMA_RS = 1 (4 stages), 2 (6 stages) or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
-static int wgmma_rs(void) {
+ * env FP4KIT_GEMM_WGMMA_RS = 1 or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
+static bool wgmma_rs(void) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_RS");
-    const int v = e && *e ? atoi(e) : GEMM_WGMMA_RS_DEFAULT;
-    return v < 0 || v > 2 ? 1 : v;
+    return e && *e ? e[0] != '0' : GEMM_WGMMA_RS_DEFAULT != 0;
 }
 
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
@@ -868,9 +886,7 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
     const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
         if (wgmma_cl() == 2) {
-            const int rs = wgmma_rs();
-            if (rs == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 1>(ctx, tmap, pb, pa, K, epi);
-            if (rs == 2) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 2>(ctx, tmap, pb, pa, K, epi);
+            if (wgmma_rs()) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, true>(ctx, tmap, pb, pa, K, epi);
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
             return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
         }
