@@ -6,7 +6,9 @@
  * (FP4KIT_GEMM_WGMMA_CL = 2 / 1), the pairs' weight rows decoded into wgmma A registers or
  * shared memory (_RS = 1 / 0), the consumers decoding 1 or 2 K-steps ahead (_AHEAD), with
  * FP4KIT_GEMM_WGMMA_DBG=1 (no decode: the wgmma + pipeline ceiling) and =2 (no wgmma: the
- * decode's own speed) — DBG results are wrong by design —, MXFP4, and cuBLASLt BF16, same run.
+ * decode's own speed), RS only: =3 (the producer skips its activation decode) and =4 (the
+ * consumers skip their weight decode) — DBG results are wrong by design —, MXFP4, and cuBLASLt
+ * BF16, same run.
  * Part 2, M in {256, 512, 1024}: FUSED (wgmma) vs TWO_PASS for W4A4 and W4A16, and BF16.
  * Random data (never zeros), BF16 out, beta = 0; medians of 10 event-timed calls after 3 warm-up;
  * part 1 runs 3 rounds per shape (cuBLASLt first, an untimed warm-up of the default W4A4 kernel,
@@ -101,10 +103,10 @@ int main(int argc, char **argv) {
     /* variant: name, W4A4?, MXFP4?, FP4KIT_GEMM_WGMMA, _AHEAD, _DBG (NULL: unset), _CL, _RS; last = lt_bf16 */
     struct var { const char *name; int w4a4, mx; const char *wg, *ah, *dbg, *cl, *rs; };
     const var vs[] = {{"w4a4_cl2", 1, 0, "1", "1", NULL, "2", "0"},      {"w4a4_rs", 1, 0, "1", "1", NULL, "2", "1"},
-                      {"w4a4_rs2", 1, 0, "1", "1", NULL, "2", "2"},      {"w4a4_rs_nodec", 1, 0, "1", "1", "1", "2", "1"},
-                      {"w4a4_rs_nomma", 1, 0, "1", "1", "2", "2", "1"},  {"w4a4_rs2_nomma", 1, 0, "1", "1", "2", "2", "2"},
+                      {"w4a4_rs_nodec", 1, 0, "1", "1", "1", "2", "1"},  {"w4a4_rs_nomma", 1, 0, "1", "1", "2", "2", "1"},
+                      {"w4a4_rs_noq", 1, 0, "1", "1", "3", "2", "1"},    {"w4a4_rs_nop", 1, 0, "1", "1", "4", "2", "1"},
                       {"w4a4_mx_cl2", 1, 1, "1", "1", NULL, "2", "0"},   {"w4a4_mx_rs", 1, 1, "1", "1", NULL, "2", "1"},
-                      {"w4a4_mx_rs2", 1, 1, "1", "1", NULL, "2", "2"},   {"w4a16_ah2", 0, 0, "1", "2", NULL, "1", "0"},
+                      {"w4a16_ah2", 0, 0, "1", "2", NULL, "1", "0"},
                       {"lt_bf16", 0, 0, NULL, NULL, NULL, NULL, NULL}};
     enum { NV1 = sizeof vs / sizeof vs[0], BF16 = NV1 - 1 };
     static char tab[8192];

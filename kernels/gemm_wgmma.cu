@@ -49,7 +49,8 @@
  * GEMM_WGMMA_DEFAULT. Read on every call (cheap next to a large-M GEMM), so tests can A/B.
  * Diagnostics (benchmarks/bench_gemm_wgmma.cu only; WRONG results): FP4KIT_GEMM_WGMMA_DBG=1 skips
  * the decode (loads, TMA and synchronisation only), =2 skips the wgmmas (consumers release each
- * stage at once: the decode's own speed).
+ * stage at once: the decode's own speed); RS only: =3 skips the producer's activation decode, =4
+ * the consumers' weight decode.
  */
 #include <cuda.h> /* CUtensorMap and its enums only: the encoder comes from cudaGetDriverEntryPointByVersion (no -lcuda) */
 #include <cudaTypedefs.h>
@@ -98,7 +99,7 @@
  * producer decoding 128 of its 256 rows into both CTAs' shared memory). */
 /* RS: the consumers decode P straight into wgmma A registers (W4A4 pairs only; no P tiles in
  * shared memory, see the file comment). */
-template <bool A_FP4, int CL, int RS = 0>
+template <bool A_FP4, int CL, bool RS = false>
 struct wg_cfg {
     static constexpr int S = 4; /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only; 6 stages were slower, notes run 15) */
     static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
@@ -356,28 +357,6 @@ __device__ __forceinline__ void wg_decode(const wg_units<NU> &u, uint8_t *const 
  * NVFP4 block), byte 2ks + hh being its A register pair for k16 step ks, half hh; and the Q tile's
  * 16-byte chunk c holds the bytes c, 8 + c, 16 + c, 24 + c. */
 
-/* Block scales without the shared-memory table (RS = 2; the same bits as the table for every
- * byte, NaN kept as NaN). NVFP4: two E4M3 bytes (bits 0-7, 8-15) → bf16x2 (s·2^118, s·2^118)
- * each, through the hardware E4M3 → f16 conversion (exact) and FP32. MXFP4: E8M0 byte → bf16x2
- * (2^(b-127), 2^(b-127)): b << 7 is that bf16 for 1 <= b <= 254; 0 is the subnormal 2^-127. */
-__device__ __forceinline__ void rs_e4m3x2_scales(uint32_t b2, uint32_t &s0, uint32_t &s1) {
-    uint32_t h2;
-    asm("{\n.reg .b16 t;\ncvt.u16.u32 t, %1;\ncvt.rn.f16x2.e4m3x2 %0, t;\n}\n" : "=r"(h2) : "r"(b2));
-    float f0, f1;
-    asm("{\n.reg .b16 lo, hi;\nmov.b32 {lo, hi}, %2;\ncvt.f32.f16 %0, lo;\ncvt.f32.f16 %1, hi;\n}\n"
-        : "=f"(f0), "=f"(f1)
-        : "r"(h2));
-    uint32_t p;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(p) : "f"(f1 * 0x1p118f), "f"(f0 * 0x1p118f));
-    s0 = __byte_perm(p, 0u, 0x1010u);
-    s1 = __byte_perm(p, 0u, 0x3232u);
-}
-__device__ __forceinline__ uint32_t rs_e8m0_scale(uint32_t b) {
-    b &= 0xffu;
-    const uint32_t t = b == 0u ? 0x0040u : b == 255u ? 0x7FC0u : b << 7;
-    return t | t << 16;
-}
-
 /* A consumer thread's share of K-step kt: 8 bytes (16 codes) of P rows row[0], row[1] (g, g + 8)
  * at K offset 16t, and their scale byte; zeros outside the tensor. */
 struct rs_frag {
@@ -403,15 +382,12 @@ __device__ __forceinline__ void rs_load(rs_frag &u, const wg_operand &op, const 
 }
 
 /* Decode (exact, as wg_decode) into the wgmma A registers a[4ks .. 4ks+3] of k16 steps ks < 4. */
-template <bool NV, bool ALUS>
+template <bool NV>
 __device__ __forceinline__ void rs_decode(const rs_frag &u, uint32_t (&a)[16], const uint32_t *lut) {
-    uint32_t dec[2][8], sws[2];
-    if (!ALUS) sws[0] = lut[u.sc[0] & 0xffu], sws[1] = lut[u.sc[1] & 0xffu];
-    else if (NV) rs_e4m3x2_scales(u.sc[0] | u.sc[1] << 8, sws[0], sws[1]);
-    else sws[0] = rs_e8m0_scale(u.sc[0]), sws[1] = rs_e8m0_scale(u.sc[1]);
+    uint32_t dec[2][8];
 #pragma unroll
     for (int j = 0; j < 2; j++) {
-        const uint32_t sw = sws[j];
+        const uint32_t sw = lut[u.sc[j] & 0xffu];
         const uint32_t words[2] = {u.q[j].x, u.q[j].y};
 #pragma unroll
         for (int w = 0; w < 2; w++) {
@@ -435,7 +411,7 @@ __device__ __forceinline__ void rs_decode(const rs_frag &u, uint32_t (&a)[16], c
  * by wg_load as in the shared-memory path: 16 lines per warp load) decoded into the row's permuted
  * stage row. Thread h writes chunks 4h .. 4h+3; chunk 4h + b = byte b of the row's words h, 2+h,
  * 4+h, 6+h, so the pair swaps two words (and the scale bytes) by shuffles first. rsw = row & 7. */
-template <int NU, bool NV, bool ALUS>
+template <int NU, bool NV>
 __device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *const (&rowp)[NU], const int (&rsw)[NU],
                                                int h, const uint32_t *lut) {
 #pragma unroll
@@ -447,20 +423,10 @@ __device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *c
         /* W[k] = the row's word 2k + h; scale bytes in block order (NVFP4: 4 blocks, MXFP4: 2) */
         const uint32_t W[4] = {h ? r0 : q.x, h ? r1 : q.z, h ? q.y : r0, h ? q.w : r1};
         const uint32_t all = NV ? (h ? rs | u.sc[j] << 16 : u.sc[j] | rs << 16) : (h ? rs | u.sc[j] << 8 : u.sc[j] | rs << 8);
-        uint32_t o[4][4], sws[4];
-        if (!ALUS) {
-#pragma unroll
-            for (int k = 0; k < 4; k++) sws[k] = lut[(all >> (NV ? 8 * k : 8 * (k >> 1))) & 0xffu];
-        } else if (NV) {
-            rs_e4m3x2_scales(all & 0xffffu, sws[0], sws[1]);
-            rs_e4m3x2_scales(all >> 16, sws[2], sws[3]);
-        } else {
-            sws[0] = sws[1] = rs_e8m0_scale(all);
-            sws[2] = sws[3] = rs_e8m0_scale(all >> 8);
-        }
+        uint32_t o[4][4];
 #pragma unroll
         for (int k = 0; k < 4; k++) {
-            const uint32_t sw = sws[k];
+            const uint32_t sw = lut[(all >> (NV ? 8 * k : 8 * (k >> 1))) & 0xffu];
             e2m1x8_biased(W[k], o[k]);
 #pragma unroll
             for (int i = 0; i < 4; i++) o[k][i] = NV ? bf16x2_mul(o[k][i], sw) : bf16x2_mul(bf16x2_mul(o[k][i], 0x7E807E80u), sw);
@@ -475,7 +441,7 @@ __device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *c
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
@@ -563,7 +529,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 uint8_t *rowp[NUP];
 #pragma unroll
                 for (int j = 0; j < NUP; j++) rowp[j] = sQ + s * WG_Q_TILE + rl[j] * 128;
-                if (dbg != 1) rs_decode_half<NUP, NV, RS == 2>(b, rowp, rsw, h, lut);
+                if (dbg != 1 && dbg != 3) rs_decode_half<NUP, NV>(b, rowp, rsw, h, lut);
                 fence_proxy_async();
                 __syncwarp();
                 if (lane == 0) {
@@ -659,7 +625,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             for (int i = 0; i < 16; i++) a0[i] = a1[i] = 0u;
             rs_load<NV>(u0, pb, prow, t, 0, KT, K);
             rs_load<NV>(u1, pb, prow, t, 1, KT, K);
-            if (dbg != 1) rs_decode<NV, RS == 2>(u0, a0, lut);
+            if (dbg != 1 && dbg != 4) rs_decode<NV>(u0, a0, lut);
             rs_load<NV>(u0, pb, prow, t, 2, KT, K);
             const uint32_t qbase = smem_u32(sQ);
             auto step = [&](int kt, uint32_t(&acur)[16], uint32_t(&anext)[16], rs_frag &unext) {
@@ -677,7 +643,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                     release(s);
                 }
                 if (kt + 1 < KT) {
-                    if (dbg != 1) rs_decode<NV, RS == 2>(unext, anext, lut);
+                    if (dbg != 1 && dbg != 4) rs_decode<NV>(unext, anext, lut);
                     rs_load<NV>(unext, pb, prow, t, kt + 3, KT, K);
                 }
             };
@@ -857,7 +823,7 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS = 0>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS = false>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
     auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL, RS>;
@@ -905,12 +871,10 @@ static int wgmma_cl(void) {
 }
 
 /* W4A4 pairs: the consumers' P rows decoded into wgmma A registers (RS) or into shared memory:
- * env FP4KIT_GEMM_WGMMA_RS = 1 (block scales through the shared-memory table), 2 (block scales
- * converted by ALU instructions) or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
-static int wgmma_rs(void) {
+ * env FP4KIT_GEMM_WGMMA_RS = 1 or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
+static bool wgmma_rs(void) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_RS");
-    const int v = e && *e ? atoi(e) : GEMM_WGMMA_RS_DEFAULT;
-    return v < 0 || v > 2 ? 1 : v;
+    return e && *e ? e[0] != '0' : GEMM_WGMMA_RS_DEFAULT != 0;
 }
 
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
@@ -923,9 +887,7 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
     const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
         if (wgmma_cl() == 2) {
-            const int rs = wgmma_rs();
-            if (rs == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 1>(ctx, tmap, pb, pa, K, epi);
-            if (rs == 2) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 2>(ctx, tmap, pb, pa, K, epi);
+            if (wgmma_rs()) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, true>(ctx, tmap, pb, pa, K, epi);
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
             return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
         }
