@@ -99,7 +99,7 @@
  * producer decoding 128 of its 256 rows into both CTAs' shared memory). */
 /* RS: the consumers decode P straight into wgmma A registers (W4A4 pairs only; no P tiles in
  * shared memory, see the file comment). */
-template <bool A_FP4, int CL, bool RS = false>
+template <bool A_FP4, int CL, int RS = 0>
 struct wg_cfg {
     static constexpr int S = 4; /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only; 6 stages were slower, notes run 15) */
     static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
@@ -441,7 +441,7 @@ __device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *c
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
@@ -520,9 +520,13 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 row[j] = m0 + rl[j];
                 rsw[j] = rl[j] & 7;
             }
-            wg_units<NUP> b0, b1;
+            /* loads PD = RS + 1 K-steps ahead of their decode (RS = 2: 3 register buffers; the
+             * ncu profile of RS = 1 showed the producer's first use of its loads stalling) */
+            constexpr int PD = RS + 1;
+            wg_units<NUP> b0, b1, b2;
             wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
             wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
+            if (PD == 3) wg_load<NUP, NV, V16>(b2, op, row, h, 2, KT, K);
             auto step = [&](int kt, wg_units<NUP> &b) {
                 const int s = kt % S;
                 wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
@@ -541,11 +545,19 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                         bulk_copy_peer(src + rdiff, src, 2048, full0 + 8 * s + rdiff);
                     }
                 }
-                wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K);
+                wg_load<NUP, NV, V16>(b, op, row, h, kt + PD, KT, K);
             };
-            for (int kt = 0; kt < KT; kt += 2) {
-                step(kt, b0);
-                if (kt + 1 < KT) step(kt + 1, b1);
+            if constexpr (PD == 3) {
+                for (int kt = 0; kt < KT; kt += 3) {
+                    step(kt, b0);
+                    if (kt + 1 < KT) step(kt + 1, b1);
+                    if (kt + 2 < KT) step(kt + 2, b2);
+                }
+            } else {
+                for (int kt = 0; kt < KT; kt += 2) {
+                    step(kt, b0);
+                    if (kt + 1 < KT) step(kt + 1, b1);
+                }
             }
         } else {
             /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1. CL = 2: rows
@@ -823,7 +835,7 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS = false>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS = 0>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
     auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL, RS>;
@@ -871,10 +883,12 @@ static int wgmma_cl(void) {
 }
 
 /* W4A4 pairs: the consumers' P rows decoded into wgmma A registers (RS) or into shared memory:
- * env FP4KIT_GEMM_WGMMA_RS = 1 or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
-static bool wgmma_rs(void) {
+ * env FP4KIT_GEMM_WGMMA_RS = 1 (the producer loads 2 K-steps ahead), 2 (3 K-steps ahead) or 0,
+ * unset → GEMM_WGMMA_RS_DEFAULT. */
+static int wgmma_rs(void) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_RS");
-    return e && *e ? e[0] != '0' : GEMM_WGMMA_RS_DEFAULT != 0;
+    const int v = e && *e ? atoi(e) : GEMM_WGMMA_RS_DEFAULT;
+    return v < 0 || v > 2 ? 1 : v;
 }
 
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
@@ -887,7 +901,9 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
     const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
         if (wgmma_cl() == 2) {
-            if (wgmma_rs()) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, true>(ctx, tmap, pb, pa, K, epi);
+            const int rs = wgmma_rs();
+            if (rs == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 1>(ctx, tmap, pb, pa, K, epi);
+            if (rs == 2) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 2>(ctx, tmap, pb, pa, K, epi);
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
             return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
         }
