@@ -44,6 +44,18 @@
  *   on the peer's full barrier, whose own producer arrivals expect them); the consumers decode
  *   only P. empty[s] counts both CTAs' consumer warps (remote arrivals). Cluster barriers after
  *   the barrier init and before exit. Decode per CTA-step: 768 → 512 units.
+ * W4A4 pairs with P in registers (RS, default; env FP4KIT_GEMM_WGMMA_RS=0 → the shared-memory P
+ *   tiles above): the consumers decode their 64 P rows straight into wgmma A fragments
+ *   (`wgmma ... m64n256k16` with A from registers) and no P tile exists; the stages hold Q only
+ *   (4 x 32 KB; the freed 64 KB go to L1) and full[s] waits for the 4 producer warps (+ the
+ *   peer's copy). K is permuted inside each 64-wide K-step, identically for P and Q (the sum over
+ *   K does not change): pair position p of the step holds packed byte 8(p%4) + 2(p/8) + (p/4)%2,
+ *   so lane 4g + t of a consumer warp loads bytes 8t..8t+7 (one NVFP4 block) of rows g and g + 8,
+ *   and the producer's thread pair of a Q row swaps two words by shuffles before storing chunk c
+ *   = bytes c, 8+c, 16+c, 24+c. Consumer K-step: wait full, 4 RS wgmmas from a[kt & 1], commit,
+ *   wait_group 1, release kt-1's stage, decode kt+1 into a[(kt+1) & 1]. The producer loads 3
+ *   K-steps ahead (3 register buffers). Measured +2-6 points of cuBLASLt BF16 over the
+ *   shared-memory P path (benchmarks/notes/gemm.md run 15).
  * Tiles are rasterised in groups of 8 M-tiles (N-tile outer within a group) for L2 reuse.
  * Env: FP4KIT_GEMM_WGMMA=0 disables this kernel (tiled_kernel1 runs), =1 enables it; unset →
  * GEMM_WGMMA_DEFAULT. Read on every call (cheap next to a large-M GEMM), so tests can A/B.
@@ -71,7 +83,7 @@
 #define GEMM_WGMMA_AHEAD_DEFAULT_W4A4 1 /* W4A4 pairs: equal or better than 2 in runs 7b, 9, 12 */
 #endif
 #ifndef GEMM_WGMMA_RS_DEFAULT
-#define GEMM_WGMMA_RS_DEFAULT 0 /* W4A4 pairs, P in wgmma A registers: not measured yet */
+#define GEMM_WGMMA_RS_DEFAULT 1 /* W4A4 pairs, P in wgmma A registers: +2-6 points (notes run 15) */
 #endif
 #ifndef GEMM_WGMMA_CL_DEFAULT
 #define GEMM_WGMMA_CL_DEFAULT 2 /* W4A4 CTA pairs: +5-8 points of BF16 over CL = 1 (notes run 7b) */
@@ -99,7 +111,7 @@
  * producer decoding 128 of its 256 rows into both CTAs' shared memory). */
 /* RS: the consumers decode P straight into wgmma A registers (W4A4 pairs only; no P tiles in
  * shared memory, see the file comment). */
-template <bool A_FP4, int CL, int RS = 0>
+template <bool A_FP4, int CL, bool RS = false>
 struct wg_cfg {
     static constexpr int S = 4; /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only; 6 stages were slower, notes run 15) */
     static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
@@ -441,7 +453,7 @@ __device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *c
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
@@ -520,13 +532,13 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 row[j] = m0 + rl[j];
                 rsw[j] = rl[j] & 7;
             }
-            /* loads PD = RS + 1 K-steps ahead of their decode (RS = 2: 3 register buffers; the
-             * ncu profile of RS = 1 showed the producer's first use of its loads stalling) */
-            constexpr int PD = RS + 1;
+            /* loads 3 K-steps ahead of their decode, in 3 register buffers (notes run 15: the
+             * producer's first use of its loads stalled at 2; 3 was +0-2 points) */
+            constexpr int PD = 3;
             wg_units<NUP> b0, b1, b2;
             wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
             wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
-            if (PD == 3) wg_load<NUP, NV, V16>(b2, op, row, h, 2, KT, K);
+            wg_load<NUP, NV, V16>(b2, op, row, h, 2, KT, K);
             auto step = [&](int kt, wg_units<NUP> &b) {
                 const int s = kt % S;
                 wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
@@ -547,17 +559,10 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 }
                 wg_load<NUP, NV, V16>(b, op, row, h, kt + PD, KT, K);
             };
-            if constexpr (PD == 3) {
-                for (int kt = 0; kt < KT; kt += 3) {
-                    step(kt, b0);
-                    if (kt + 1 < KT) step(kt + 1, b1);
-                    if (kt + 2 < KT) step(kt + 2, b2);
-                }
-            } else {
-                for (int kt = 0; kt < KT; kt += 2) {
-                    step(kt, b0);
-                    if (kt + 1 < KT) step(kt + 1, b1);
-                }
+            for (int kt = 0; kt < KT; kt += PD) {
+                step(kt, b0);
+                if (kt + 1 < KT) step(kt + 1, b1);
+                if (kt + 2 < KT) step(kt + 2, b2);
             }
         } else {
             /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1. CL = 2: rows
@@ -835,7 +840,7 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS = 0>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS = false>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
     auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL, RS>;
@@ -883,12 +888,10 @@ static int wgmma_cl(void) {
 }
 
 /* W4A4 pairs: the consumers' P rows decoded into wgmma A registers (RS) or into shared memory:
- * env FP4KIT_GEMM_WGMMA_RS = 1 (the producer loads 2 K-steps ahead), 2 (3 K-steps ahead) or 0,
- * unset → GEMM_WGMMA_RS_DEFAULT. */
-static int wgmma_rs(void) {
+ * env FP4KIT_GEMM_WGMMA_RS = 1 or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
+static bool wgmma_rs(void) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_RS");
-    const int v = e && *e ? atoi(e) : GEMM_WGMMA_RS_DEFAULT;
-    return v < 0 || v > 2 ? 1 : v;
+    return e && *e ? e[0] != '0' : GEMM_WGMMA_RS_DEFAULT != 0;
 }
 
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
@@ -901,9 +904,7 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
     const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
         if (wgmma_cl() == 2) {
-            const int rs = wgmma_rs();
-            if (rs == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 1>(ctx, tmap, pb, pa, K, epi);
-            if (rs == 2) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 2>(ctx, tmap, pb, pa, K, epi);
+            if (wgmma_rs()) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, true>(ctx, tmap, pb, pa, K, epi);
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
             return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
         }
