@@ -114,7 +114,7 @@
 template <bool A_FP4, int CL, bool RS = false>
 struct wg_cfg {
     static constexpr int S = 4; /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only; 6 stages were slower, notes run 15) */
-    static constexpr int NU_P = A_FP4 ? (CL == 4 ? 1 : 2) : 0; /* 16-byte units per producer thread per K-step */
+    static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
     static constexpr int NU_C = A_FP4 && CL == 1 ? 2 : 1; /* ... per consumer thread */
     static constexpr int SMEM = 1024 /* alignment slack */ + S * ((RS ? 0 : WG_P_TILE) + WG_Q_TILE) +
                                 1024 /* scale table */ + 2 * S * 8 /* mbarriers */;
@@ -458,8 +458,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
 #ifdef WG_DEVICE_OK
-    static_assert(CL == 1 || (CL == 2 && A_FP4) || (CL == 4 && RS), "the Q-sharing cluster is W4A4 only (4: RS only)");
-    static_assert(!RS || (A_FP4 && CL >= 2), "the register-A path is W4A4 clusters only");
+    static_assert(CL == 1 || (CL == 2 && A_FP4), "the Q-sharing cluster is W4A4 only");
+    static_assert(!RS || (A_FP4 && CL == 2), "the register-A path is W4A4 pairs only");
     typedef wg_cfg<A_FP4, CL, RS> C;
     constexpr int S = C::S, NUP = C::NU_P, NUC = C::NU_C;
     extern __shared__ uint8_t wg_smem_raw[];
@@ -481,15 +481,11 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     const int64_t m0 = (int64_t)mt * WG_BQ, n0 = (int64_t)nt * WG_BP;
     const int KT = (int)((K + WG_BK - 1) / WG_BK);
     const int tid = threadIdx.x;
-    /* CL = 2: the peer's rank, and the peer's shared::cluster address minus ours (same layout);
-     * CL = 4: the other three CTAs' (rdv[i]: rank + 1 + i mod 4) */
-    uint32_t peer = 0, rdiff = 0, rdv[CL > 1 ? CL - 1 : 1] = {0u};
-    if constexpr (CL >= 2) {
-        const uint32_t rank = cluster_rank();
-        peer = rank ^ 1u;
+    /* CL = 2: the peer's rank, and the peer's shared::cluster address minus ours (same layout) */
+    uint32_t peer = 0, rdiff = 0;
+    if constexpr (CL == 2) {
+        peer = cluster_rank() ^ 1u;
         rdiff = mapa_u32(smem_u32(smem), peer) - smem_u32(smem);
-#pragma unroll
-        for (int i = 0; i < CL - 1; i++) rdv[i] = mapa_u32(smem_u32(smem), (rank + 1u + (uint32_t)i) % CL) - smem_u32(smem);
     }
     auto wait = [&](uint32_t bar, uint32_t parity) { mbar_wait(bar, parity); };
 
@@ -507,7 +503,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         }
         fence_mbar_init();
     }
-    if constexpr (CL >= 2) cluster_sync_all(); /* the peers' barriers exist before we arrive on them */
+    if constexpr (CL == 2) cluster_sync_all(); /* the peer's barriers exist before we arrive on them */
     else __syncthreads();
 
     if (tid < 128) {
@@ -525,7 +521,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             /* W4A4 RS: the same rows, halves and bulk copies as below (CL = 2), stored in the
              * permuted K order of the RS path. */
             const int lane = tid & 31, h = tid & 1;
-            const int qbase = (WG_BQ / CL) * (int)cluster_rank(); /* our 256 / CL Q rows */
+            const int qbase = 128 * (int)(peer ^ 1u);
             wg_operand op[NUP];
             int64_t row[NUP];
             int rl[NUP], rsw[NUP];
@@ -553,14 +549,12 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 fence_proxy_async();
                 __syncwarp();
                 if (lane == 0) {
-                    /* + the peer warps' copies into us */
-                    mbar_arrive_tx(full0 + 8 * s, (CL - 1) * NUP * 2048);
+                    mbar_arrive_tx(full0 + 8 * s, NUP * 2048); /* + the peer warp's copy into us */
                     const int w = tid >> 5;
 #pragma unroll
                     for (int j = 0; j < NUP; j++) {
                         const uint32_t src = smem_u32(sQ + s * WG_Q_TILE + (qbase + 64 * j + 16 * w) * 128);
-#pragma unroll
-                        for (int i = 0; i < CL - 1; i++) bulk_copy_peer(src + rdv[i], src, 2048, full0 + 8 * s + rdv[i]);
+                        bulk_copy_peer(src + rdiff, src, 2048, full0 + 8 * s + rdiff);
                     }
                 }
                 wg_load<NUP, NV, V16>(b, op, row, h, kt + PD, KT, K);
@@ -627,9 +621,6 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             if (lane == 0) {
                 mbar_arrive(empty0 + 8 * s);
                 if constexpr (CL == 2) mbar_arrive_remote(empty0 + 8 * s + rdiff);
-                if constexpr (CL == 4)
-#pragma unroll
-                    for (int i = 0; i < CL - 1; i++) mbar_arrive_remote(empty0 + 8 * s + rdv[i]);
             }
         };
 
@@ -779,7 +770,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         }
     }
     /* CL = 2: neither CTA exits while its peer may still arrive on its barriers */
-    if constexpr (CL >= 2) {
+    if constexpr (CL == 2) {
         __syncwarp();
         cluster_sync_all();
     }
@@ -893,8 +884,7 @@ static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const 
  * activations come by TMA, nothing to share). */
 static int wgmma_cl(void) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_CL");
-    const int v = e && *e ? atoi(e) : GEMM_WGMMA_CL_DEFAULT;
-    return v == 4 ? 4 : v == 2 ? 2 : 1;
+    return e && *e ? (atoi(e) == 2 ? 2 : 1) : GEMM_WGMMA_CL_DEFAULT;
 }
 
 /* W4A4 pairs: the consumers' P rows decoded into wgmma A registers (RS) or into shared memory:
@@ -913,9 +903,7 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
     const char *e = getenv("FP4KIT_GEMM_WGMMA_AHEAD");
     const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
-        const int cl = wgmma_cl();
-        if (cl == 4) return wgmma_run_ah<A_FP4, NV, V16, 1, 4, true>(ctx, tmap, pb, pa, K, epi);
-        if (cl == 2) {
+        if (wgmma_cl() == 2) {
             if (wgmma_rs()) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, true>(ctx, tmap, pb, pa, K, epi);
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
             return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
