@@ -87,22 +87,12 @@ struct gv_chunk {
     uint32_t s0, s1;
 };
 
-/* 2-byte scale load that asks L2 for the 256 bytes around it (the row's next scale lines). */
-__device__ __forceinline__ uint32_t gv_ldg_u16_l2(const void *p) {
-    unsigned short r;
-    asm("ld.global.nc.L2::256B.u16 %0, [%1];" : "=h"(r) : "l"(p));
-    return r;
-}
-
 template <bool NV>
 __device__ __forceinline__ void gv_load(gv_chunk &b, const uint8_t *pw0, const uint8_t *pw1, const uint8_t *ps0,
-                                        const uint8_t *ps1, bool sl2 = false) {
+                                        const uint8_t *ps1) {
     b.q0 = gv_ldg16(pw0);
     b.q1 = gv_ldg16(pw1);
-    if (NV && sl2) {
-        b.s0 = gv_ldg_u16_l2(ps0);
-        b.s1 = gv_ldg_u16_l2(ps1);
-    } else if (NV) {
+    if (NV) {
         b.s0 = __ldg((const unsigned short *)ps0);
         b.s1 = __ldg((const unsigned short *)ps1);
     } else {
@@ -174,8 +164,7 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     const int nc = (int)min((int64_t)cps, kch - cb); /* chunks in the CTA's slice (>= 1) */
     const int wn = nc > kw ? (nc - kw + KW - 1) / KW : 0; /* this warp: steps j = chunks kw + j KW */
     gv_pdl_trigger(); /* the next PDL grid may take SMs as this grid's CTAs leave them */
-    const int pdl = mode & 3, pfs = (mode >> 4) & 0xff; /* launch mode, steps hinted to L2 (pdl = 2) */
-    const bool sl2 = (mode >> 12) & 1; /* NVFP4 scale loads with the L2::256B hint */
+    const int pdl = mode & 3, pfs = mode >> 4; /* launch mode, steps hinted to L2 (pdl = 2) */
     const int64_t n0 = (int64_t)blockIdx.x * R;
     const bool split = gridDim.y > 1;
     uint8_t *sA = gv_smem + GV_LUT_BYTES;
@@ -199,8 +188,8 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
      * runs before the table build (hides the DRAM latency under it); with PDL after the wait. */
     gv_chunk bA, bB;
     auto issue_loads = [&]() {
-        if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1, sl2);
-        if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst, sl2);
+        if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1);
+        if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst);
         const int upr = nc * 16, u0 = min(upr, 32 * KW);
         for (int m = 0; m < (int)M; m++) {
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
@@ -262,11 +251,11 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         /* two register buffers; the load for step j + 2 is issued once step j is decoded */
         if (wn > 0) {
             gv_mma_chunk<MT8, NV>(acc, bA, sel0, sel1, lut, lane4, aLo, aHi, RS8, pa0, pa1);
-            if (wn > 2) gv_load<NV>(bA, pw0 + 2 * wst, pw1 + 2 * wst, ps0 + 2 * sst, ps1 + 2 * sst, sl2);
+            if (wn > 2) gv_load<NV>(bA, pw0 + 2 * wst, pw1 + 2 * wst, ps0 + 2 * sst, ps1 + 2 * sst);
         }
         if (wn > 1) {
             gv_mma_chunk<MT8, NV>(acc, bB, sel0, sel1, lut, lane4, aLo + ast, aHi + ast, RS8, pa0, pa1);
-            if (wn > 3) gv_load<NV>(bB, pw0 + 3 * wst, pw1 + 3 * wst, ps0 + 3 * sst, ps1 + 3 * sst, sl2);
+            if (wn > 3) gv_load<NV>(bB, pw0 + 3 * wst, pw1 + 3 * wst, ps0 + 3 * sst, ps1 + 3 * sst);
         }
         cp_async_wait<0>();
         __syncthreads(); /* the rest of the activation slice */
@@ -274,10 +263,10 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
             pw0 += 2 * wst, pw1 += 2 * wst, ps0 += 2 * sst, ps1 += 2 * sst;
             aLo += 2 * ast, aHi += 2 * ast;
             gv_mma_chunk<MT8, NV>(acc, bA, sel0, sel1, lut, lane4, aLo, aHi, RS8, pa0, pa1);
-            if (j + 2 < wn) gv_load<NV>(bA, pw0 + 2 * wst, pw1 + 2 * wst, ps0 + 2 * sst, ps1 + 2 * sst, sl2);
+            if (j + 2 < wn) gv_load<NV>(bA, pw0 + 2 * wst, pw1 + 2 * wst, ps0 + 2 * sst, ps1 + 2 * sst);
             if (j + 1 < wn) {
                 gv_mma_chunk<MT8, NV>(acc, bB, sel0, sel1, lut, lane4, aLo + ast, aHi + ast, RS8, pa0, pa1);
-                if (j + 3 < wn) gv_load<NV>(bB, pw0 + 3 * wst, pw1 + 3 * wst, ps0 + 3 * sst, ps1 + 3 * sst, sl2);
+                if (j + 3 < wn) gv_load<NV>(bB, pw0 + 3 * wst, pw1 + 3 * wst, ps0 + 3 * sst, ps1 + 3 * sst);
             }
         }
     }
@@ -369,8 +358,7 @@ static int gv_smem_optin(void) {
 /* Diagnostics (benchmarks/notes/gemm.md runs 5, 8): FP4KIT_GEMM_GEMV_S=n forces n K slices;
  * FP4KIT_GEMM_GEMV_PDL=0|1|2 the programmatic-dependent-launch mode (see the kernel comment;
  * default GV_PDL_DEFAULT on compute capability >= 9.0, 0 below); FP4KIT_GEMM_GEMV_PFS=n the
- * steps per warp hinted to L2 in mode 2 (default GV_PFS_DEFAULT); FP4KIT_GEMM_GEMV_SL2=1 the NVFP4
- * scale loads with the L2::256B hint (default GV_SL2_DEFAULT). Same results in every mode. */
+ * steps per warp hinted to L2 in mode 2 (default GV_PFS_DEFAULT). Same results in every mode. */
 static int gv_env(const char *name, int dflt) {
     const char *e = getenv(name);
     return e && e[0] ? atoi(e) : dflt;
@@ -381,9 +369,6 @@ static int gv_env_s(void) { /* read per call (tests switch it) */
 }
 #ifndef GV_PDL_DEFAULT
 #define GV_PDL_DEFAULT 2
-#endif
-#ifndef GV_SL2_DEFAULT
-#define GV_SL2_DEFAULT 0 /* NVFP4 scale loads with the L2::256B hint: being measured */
 #endif
 #ifndef GV_PFS_DEFAULT
 #define GV_PFS_DEFAULT 1 /* notes run 11: 1 step 0.1-0.3 µs faster than 2 at 4096², 0.1 slower at 8192², M = 1 */
@@ -436,8 +421,7 @@ static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_ope
     cfg.numAttrs = na;
     int pfs = gv_env("FP4KIT_GEMM_GEMV_PFS", GV_PFS_DEFAULT);
     pfs = pfs < 0 ? 0 : pfs > 64 ? 64 : pfs;
-    const int sl2 = gv_env("FP4KIT_GEMM_GEMV_SL2", GV_SL2_DEFAULT) ? 1 : 0;
-    const int mode = pdl | pfs << 4 | sl2 << 12;
+    const int mode = pdl | pfs << 4;
     FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, mode, wsp, cnt, epi));
     FP4_LAUNCH_CHECK("w4a16_gemv_kernel");
     return FP4_OK;
