@@ -164,8 +164,7 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
     const int nc = (int)min((int64_t)cps, kch - cb); /* chunks in the CTA's slice (>= 1) */
     const int wn = nc > kw ? (nc - kw + KW - 1) / KW : 0; /* this warp: steps j = chunks kw + j KW */
     gv_pdl_trigger(); /* the next PDL grid may take SMs as this grid's CTAs leave them */
-    const int pdl = mode & 3, pfs = (mode >> 4) & 0xff; /* launch mode, steps hinted to L2 (pdl = 2) */
-    const bool stag = (mode >> 12) & 1; /* activation staging rotated per CTA */
+    const int pdl = mode & 3, pfs = mode >> 4; /* launch mode, steps hinted to L2 (pdl = 2) */
     const int64_t n0 = (int64_t)blockIdx.x * R;
     const bool split = gridDim.y > 1;
     uint8_t *sA = gv_smem + GV_LUT_BYTES;
@@ -192,23 +191,16 @@ __global__ void __launch_bounds__(GV_T, 1) w4a16_gemv_kernel(gemm_operand a, gem
         if (wn > 0) gv_load<NV>(bA, pw0, pw1, ps0, ps1);
         if (wn > 1) gv_load<NV>(bB, pw0 + wst, pw1 + wst, ps0 + sst, ps1 + sst);
         const int upr = nc * 16, u0 = min(upr, 32 * KW);
-        /* stag: each CTA walks a group's units from its own rotation (13 lines per CTA), so the
-         * CTAs' simultaneous reads of the shared activation spread over L2 slices */
-        const int rot = stag ? (int)(blockIdx.x * 104u + blockIdx.y * 56u) : 0;
         for (int m = 0; m < (int)M; m++) {
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
-            for (int i = threadIdx.x; i < u0; i += GV_T) {
-                const int u = (i + rot) % u0;
+            for (int u = threadIdx.x; u < u0; u += GV_T)
                 cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
-            }
         }
         cp_async_commit();
         for (int m = 0; m < (int)M; m++) {
             const uint16_t *src = (const uint16_t *)a.data + m * a.ld + cb * GV_KCHUNK;
-            for (int i = threadIdx.x; i < upr - u0; i += GV_T) {
-                const int u = u0 + (i + rot) % (upr - u0);
+            for (int u = u0 + threadIdx.x; u < upr; u += GV_T)
                 cp_async16(sA + m * RS + 16 * (u ^ (((u >> 3) & 1) << 1)), src + 8 * u, 16);
-            }
         }
         cp_async_commit();
     };
@@ -366,8 +358,7 @@ static int gv_smem_optin(void) {
 /* Diagnostics (benchmarks/notes/gemm.md runs 5, 8): FP4KIT_GEMM_GEMV_S=n forces n K slices;
  * FP4KIT_GEMM_GEMV_PDL=0|1|2 the programmatic-dependent-launch mode (see the kernel comment;
  * default GV_PDL_DEFAULT on compute capability >= 9.0, 0 below); FP4KIT_GEMM_GEMV_PFS=n the
- * steps per warp hinted to L2 in mode 2 (default GV_PFS_DEFAULT); FP4KIT_GEMM_GEMV_STAG=1 rotates
- * each CTA's activation staging order (default GV_STAG_DEFAULT). Same results in every mode. */
+ * steps per warp hinted to L2 in mode 2 (default GV_PFS_DEFAULT). Same results in every mode. */
 static int gv_env(const char *name, int dflt) {
     const char *e = getenv(name);
     return e && e[0] ? atoi(e) : dflt;
@@ -378,9 +369,6 @@ static int gv_env_s(void) { /* read per call (tests switch it) */
 }
 #ifndef GV_PDL_DEFAULT
 #define GV_PDL_DEFAULT 2
-#endif
-#ifndef GV_STAG_DEFAULT
-#define GV_STAG_DEFAULT 0 /* activation staging rotated per CTA: being measured */
 #endif
 #ifndef GV_PFS_DEFAULT
 #define GV_PFS_DEFAULT 1 /* notes run 11: 1 step 0.1-0.3 µs faster than 2 at 4096², 0.1 slower at 8192², M = 1 */
@@ -433,8 +421,7 @@ static fp4_status gv_run(fp4_context *ctx, const gemm_operand &a, const gemm_ope
     cfg.numAttrs = na;
     int pfs = gv_env("FP4KIT_GEMM_GEMV_PFS", GV_PFS_DEFAULT);
     pfs = pfs < 0 ? 0 : pfs > 64 ? 64 : pfs;
-    const int stag = gv_env("FP4KIT_GEMM_GEMV_STAG", GV_STAG_DEFAULT) ? 1 : 0;
-    const int mode = pdl | pfs << 4 | stag << 12;
+    const int mode = pdl | pfs << 4;
     FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, a, b, K, lgRG, cps, mode, wsp, cnt, epi));
     FP4_LAUNCH_CHECK("w4a16_gemv_kernel");
     return FP4_OK;

@@ -439,14 +439,13 @@ static void env_pop(const char *name, char *keep) {
 }
 
 /* The gemv kernel's other launch modes (kernels/gemm_w4a16_gemv.cu, FP4KIT_GEMM_GEMV_PDL /
- * _PFS / _STAG): no PDL (loads before the table build), PDL without the L2 hint, the hint over 8
- * steps per warp, and the activation staging rotated per CTA; a subset of the cases above, same bounds (one-slice, split-K and MXFP4 cases). */
+ * _PFS): no PDL (loads before the table build), PDL without the L2 hint, and the hint over 8
+ * steps per warp; a subset of the cases above, same bounds (one-slice, split-K and MXFP4 cases). */
 static void test_w4a16_small_m_modes(void) {
     static const int pick_nv[] = {0, 3, 7, 8, 10}, pick_mx[] = {1, 4};
-    const char *modes[4][3] = {{"0", "2", "0"}, {"1", "2", "0"}, {"2", "8", "0"}, {"2", "1", "1"}};
-    for (int md = 0; md < 4; md++) {
+    const char *modes[3][2] = {{"0", "2"}, {"1", "2"}, {"2", "8"}};
+    for (int md = 0; md < 3; md++) {
         char *kp = env_push("FP4KIT_GEMM_GEMV_PDL", modes[md][0]), *kr = env_push("FP4KIT_GEMM_GEMV_PFS", modes[md][1]);
-        char *ks = env_push("FP4KIT_GEMM_GEMV_STAG", modes[md][2]);
         for (size_t j = 0; j < NCASE(pick_nv); j++) {
             const int i = pick_nv[j];
             run_w4a16_case_ld(fp4_config_nvfp4(), gv_nv_cases[i], 1200 + 20 * md + i, gv_nv_cases[i].K + (i % 2 ? 8 : 0), 1);
@@ -455,7 +454,7 @@ static void test_w4a16_small_m_modes(void) {
             const int i = pick_mx[j];
             run_w4a16_case_ld(fp4_config_mxfp4(), gv_mx_cases[i], 1300 + 20 * md + i, gv_mx_cases[i].K + (i % 2 ? 8 : 0), 1);
         }
-        env_pop("FP4KIT_GEMM_GEMV_STAG", ks), env_pop("FP4KIT_GEMM_GEMV_PFS", kr), env_pop("FP4KIT_GEMM_GEMV_PDL", kp);
+        env_pop("FP4KIT_GEMM_GEMV_PFS", kr), env_pop("FP4KIT_GEMM_GEMV_PDL", kp);
     }
 }
 
@@ -685,7 +684,7 @@ static CU_TestInfo gemm_tests[] = {
     {"W4A16 NVFP4 fused / two-pass vs reference", test_w4a16_nvfp4},
     {"W4A16 MXFP4 fused / two-pass vs reference", test_w4a16_mxfp4},
     {"W4A16 M <= 16, aligned activations (gemv kernel) vs reference", test_w4a16_small_m},
-    {"W4A16 M <= 16, gemv launch modes (PDL off, no L2 hint, hint over 8 steps, rotated staging)", test_w4a16_small_m_modes},
+    {"W4A16 M <= 16, gemv launch modes (PDL off, no L2 hint, hint over 8 steps)", test_w4a16_small_m_modes},
     {"W4A16 M <= 16, gemv calls chained under PDL vs synced", test_gemv_pdl_chain},
     {"W4A16 M <= 16, gemv split-K through the workspace (S 2/4/8) vs reference", test_w4a16_small_m_split},
     {"W4A4 NVFP4 (sdec, amax) fused / two-pass vs reference", test_w4a4_nvfp4},
