@@ -111,7 +111,7 @@
  * producer decoding 128 of its 256 rows into both CTAs' shared memory). */
 /* RS: the consumers decode P straight into wgmma A registers (W4A4 pairs only; no P tiles in
  * shared memory, see the file comment). */
-template <bool A_FP4, int CL, int RS = 0>
+template <bool A_FP4, int CL, bool RS = false>
 struct wg_cfg {
     static constexpr int S = 4; /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only; 6 stages were slower, notes run 15) */
     static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
@@ -352,50 +352,33 @@ struct rs_frag {
     uint32_t sc[2];
 };
 
-template <bool NV, bool HL>
+template <bool NV>
 __device__ __forceinline__ void rs_load(rs_frag &u, const wg_operand &op, const int64_t (&row)[2], int t, int kt,
                                         int KT, int64_t K) {
-    if constexpr (!HL) {
-        const int64_t kc = (int64_t)kt * WG_BK + 16 * t;
+    const int64_t kc = (int64_t)kt * WG_BK + 16 * t;
 #pragma unroll
-        for (int j = 0; j < 2; j++) {
-            uint2 q = make_uint2(0u, 0u);
-            uint32_t sc = 0u;
-            if (kt < KT && row[j] < op.rows && kc < K) { /* K % 16 == 0: the 16 codes are all in or all out */
-                q = __ldg((const uint2 *)(op.data + row[j] * (K / 2) + kc / 2));
-                sc = __ldg(op.scales + (NV ? row[j] * (K / 16) + kc / 16 : row[j] * (K / 32) + kc / 32));
-            }
-            u.q[j] = q;
-            u.sc[j] = sc;
+    for (int j = 0; j < 2; j++) {
+        uint2 q = make_uint2(0u, 0u);
+        uint32_t sc = 0u;
+        if (kt < KT && row[j] < op.rows && kc < K) { /* K % 16 == 0: the 16 codes are all in or all out */
+            q = __ldg((const uint2 *)(op.data + row[j] * (K / 2) + kc / 2));
+            sc = __ldg(op.scales + (NV ? row[j] * (K / 16) + kc / 16 : row[j] * (K / 32) + kc / 32));
         }
-    } else { /* HL: bytes 4t..4t+3 (.x) and 16+4t..16+4t+3 (.y), their two scale bytes */
-        const int64_t kc0 = (int64_t)kt * WG_BK + 8 * t, kc1 = kc0 + 32;
-#pragma unroll
-        for (int j = 0; j < 2; j++) {
-            uint2 q = make_uint2(0u, 0u);
-            uint32_t sc = 0u;
-            if (kt < KT && row[j] < op.rows) {
-                const uint8_t *pd = op.data + row[j] * (K / 2), *ps = op.scales + row[j] * (K / (NV ? 16 : 32));
-                if (kc0 < K) q.x = __ldg((const uint32_t *)(pd + kc0 / 2)), sc = __ldg(ps + kc0 / (NV ? 16 : 32));
-                if (kc1 < K) q.y = __ldg((const uint32_t *)(pd + kc1 / 2)), sc |= (uint32_t)__ldg(ps + kc1 / (NV ? 16 : 32)) << 8;
-            }
-            u.q[j] = q;
-            u.sc[j] = sc;
-        }
+        u.q[j] = q;
+        u.sc[j] = sc;
     }
 }
 
 /* Decode (exact, as wg_decode) into the wgmma A registers a[4ks .. 4ks+3] of k16 steps ks < 4. */
-template <bool NV, bool HL>
+template <bool NV>
 __device__ __forceinline__ void rs_decode(const rs_frag &u, uint32_t (&a)[16], const uint32_t *lut) {
     uint32_t dec[2][8];
 #pragma unroll
     for (int j = 0; j < 2; j++) {
-        const uint32_t sws[2] = {lut[u.sc[j] & 0xffu], HL ? lut[(u.sc[j] >> 8) & 0xffu] : 0u};
+        const uint32_t sw = lut[u.sc[j] & 0xffu];
         const uint32_t words[2] = {u.q[j].x, u.q[j].y};
 #pragma unroll
         for (int w = 0; w < 2; w++) {
-            const uint32_t sw = HL ? sws[w] : sws[0];
             uint32_t o[4];
             e2m1x8_biased(words[w], o);
 #pragma unroll
@@ -416,28 +399,22 @@ __device__ __forceinline__ void rs_decode(const rs_frag &u, uint32_t (&a)[16], c
  * by wg_load as in the shared-memory path: 16 lines per warp load) decoded into the row's permuted
  * stage row. Thread h writes chunks 4h .. 4h+3; chunk 4h + b = byte b of the row's words h, 2+h,
  * 4+h, 6+h, so the pair swaps two words (and the scale bytes) by shuffles first. rsw = row & 7. */
-template <int NU, bool NV, bool HL>
+template <int NU, bool NV>
 __device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *const (&rowp)[NU], const int (&rsw)[NU],
                                                int h, const uint32_t *lut) {
 #pragma unroll
     for (int j = 0; j < NU; j++) {
         const uint4 q = u.q[j];
-        uint32_t W[4], all;
-        if constexpr (HL) { /* HL: chunk 4h + b = byte b of our own half's words 0..3 */
-            W[0] = q.x, W[1] = q.y, W[2] = q.z, W[3] = q.w;
-            all = NV ? u.sc[j] : u.sc[j] | u.sc[j] << 8; /* NVFP4: word k's block k/2 of our half */
-        } else {
-            const uint32_t r0 = __shfl_xor_sync(0xffffffffu, h ? q.x : q.y, 1);
-            const uint32_t r1 = __shfl_xor_sync(0xffffffffu, h ? q.z : q.w, 1);
-            const uint32_t rs = __shfl_xor_sync(0xffffffffu, u.sc[j], 1);
-            /* W[k] = the row's word 2k + h; scale bytes in block order (NVFP4: 4 blocks, MXFP4: 2) */
-            W[0] = h ? r0 : q.x, W[1] = h ? r1 : q.z, W[2] = h ? q.y : r0, W[3] = h ? q.w : r1;
-            all = NV ? (h ? rs | u.sc[j] << 16 : u.sc[j] | rs << 16) : (h ? rs | u.sc[j] << 8 : u.sc[j] | rs << 8);
-        }
+        const uint32_t r0 = __shfl_xor_sync(0xffffffffu, h ? q.x : q.y, 1);
+        const uint32_t r1 = __shfl_xor_sync(0xffffffffu, h ? q.z : q.w, 1);
+        const uint32_t rs = __shfl_xor_sync(0xffffffffu, u.sc[j], 1);
+        /* W[k] = the row's word 2k + h; scale bytes in block order (NVFP4: 4 blocks, MXFP4: 2) */
+        const uint32_t W[4] = {h ? r0 : q.x, h ? r1 : q.z, h ? q.y : r0, h ? q.w : r1};
+        const uint32_t all = NV ? (h ? rs | u.sc[j] << 16 : u.sc[j] | rs << 16) : (h ? rs | u.sc[j] << 8 : u.sc[j] | rs << 8);
         uint32_t o[4][4];
 #pragma unroll
         for (int k = 0; k < 4; k++) {
-            const uint32_t sw = lut[(all >> (NV ? (HL ? 8 * (k >> 1) : 8 * k) : 8 * (k >> 1))) & 0xffu];
+            const uint32_t sw = lut[(all >> (NV ? 8 * k : 8 * (k >> 1))) & 0xffu];
             e2m1x8_biased(W[k], o[k]);
 #pragma unroll
             for (int i = 0; i < 4; i++) o[k][i] = NV ? bf16x2_mul(o[k][i], sw) : bf16x2_mul(bf16x2_mul(o[k][i], 0x7E807E80u), sw);
@@ -452,7 +429,7 @@ __device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *c
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
@@ -544,7 +521,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 uint8_t *rowp[NUP];
 #pragma unroll
                 for (int j = 0; j < NUP; j++) rowp[j] = sQ + s * WG_Q_TILE + rl[j] * 128;
-                if (dbg != 1 && dbg != 3) rs_decode_half<NUP, NV, RS == 2>(b, rowp, rsw, h, lut);
+                if (dbg != 1 && dbg != 3) rs_decode_half<NUP, NV>(b, rowp, rsw, h, lut);
                 fence_proxy_async();
                 __syncwarp();
                 if (lane == 0) {
@@ -639,10 +616,10 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             uint32_t a0[16], a1[16];
 #pragma unroll
             for (int i = 0; i < 16; i++) a0[i] = a1[i] = 0u;
-            rs_load<NV, RS == 2>(u0, pb, prow, t, 0, KT, K);
-            rs_load<NV, RS == 2>(u1, pb, prow, t, 1, KT, K);
-            if (dbg != 1 && dbg != 4) rs_decode<NV, RS == 2>(u0, a0, lut);
-            rs_load<NV, RS == 2>(u0, pb, prow, t, 2, KT, K);
+            rs_load<NV>(u0, pb, prow, t, 0, KT, K);
+            rs_load<NV>(u1, pb, prow, t, 1, KT, K);
+            if (dbg != 1 && dbg != 4) rs_decode<NV>(u0, a0, lut);
+            rs_load<NV>(u0, pb, prow, t, 2, KT, K);
             const uint32_t qbase = smem_u32(sQ);
             auto step = [&](int kt, uint32_t(&acur)[16], uint32_t(&anext)[16], rs_frag &unext) {
                 const int s = kt % S;
@@ -659,8 +636,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                     release(s);
                 }
                 if (kt + 1 < KT) {
-                    if (dbg != 1 && dbg != 4) rs_decode<NV, RS == 2>(unext, anext, lut);
-                    rs_load<NV, RS == 2>(unext, pb, prow, t, kt + 3, KT, K);
+                    if (dbg != 1 && dbg != 4) rs_decode<NV>(unext, anext, lut);
+                    rs_load<NV>(unext, pb, prow, t, kt + 3, KT, K);
                 }
             };
             for (int kt = 0; kt < KT; kt += 2) {
@@ -839,7 +816,7 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS = 0>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS = false>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
     auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL, RS>;
@@ -887,12 +864,10 @@ static int wgmma_cl(void) {
 }
 
 /* W4A4 pairs: the consumers' P rows decoded into wgmma A registers (RS) or into shared memory:
- * env FP4KIT_GEMM_WGMMA_RS = 1, 2 (the half-local K order: no producer shuffles, two 4-byte
- * pieces per consumer row) or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
-static int wgmma_rs(void) {
+ * env FP4KIT_GEMM_WGMMA_RS = 1 or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
+static bool wgmma_rs(void) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_RS");
-    const int v = e && *e ? atoi(e) : GEMM_WGMMA_RS_DEFAULT;
-    return v < 0 || v > 2 ? 1 : v;
+    return e && *e ? e[0] != '0' : GEMM_WGMMA_RS_DEFAULT != 0;
 }
 
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
@@ -905,9 +880,7 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
     const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
         if (wgmma_cl() == 2) {
-            const int rs = wgmma_rs();
-            if (rs == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 1>(ctx, tmap, pb, pa, K, epi);
-            if (rs == 2) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 2>(ctx, tmap, pb, pa, K, epi);
+            if (wgmma_rs()) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, true>(ctx, tmap, pb, pa, K, epi);
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
             return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
         }
