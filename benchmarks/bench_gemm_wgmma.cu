@@ -100,14 +100,15 @@ int main(int argc, char **argv) {
         printf("SKIPPED: the wgmma kernel needs compute capability 9.0 (this is %d.%d)\n", ma, mi);
         return 0;
     }
-    /* variant: name, W4A4?, MXFP4?, FP4KIT_GEMM_WGMMA, _AHEAD, _DBG (NULL: unset), _CL, _RS, _SG; last = lt_bf16 */
-    struct var { const char *name; int w4a4, mx; const char *wg, *ah, *dbg, *cl, *rs, *sg; };
-    const var vs[] = {{"w4a4_ss", 1, 0, "1", "1", NULL, "2", "0", "0"},      {"w4a4_rs", 1, 0, "1", "1", NULL, "2", "1", "0"},
-                      {"w4a4_rs_sg", 1, 0, "1", "1", NULL, "2", "1", "1"},   {"w4a4_rs_nodec", 1, 0, "1", "1", "1", "2", "1", "0"},
-                      {"w4a4_sg_nodec", 1, 0, "1", "1", "1", "2", "1", "1"}, {"w4a4_sg_noq", 1, 0, "1", "1", "3", "2", "1", "1"},
-                      {"w4a4_sg_nop", 1, 0, "1", "1", "4", "2", "1", "1"},   {"w4a4_mx_rs", 1, 1, "1", "1", NULL, "2", "1", "0"},
-                      {"w4a4_mx_sg", 1, 1, "1", "1", NULL, "2", "1", "1"},   {"w4a16_ah2", 0, 0, "1", "2", NULL, "1", "0", "0"},
-                      {"lt_bf16", 0, 0, NULL, NULL, NULL, NULL, NULL, NULL}};
+    /* variant: name, W4A4?, MXFP4?, FP4KIT_GEMM_WGMMA, _AHEAD, _DBG (NULL: unset), _CL, _RS; last = lt_bf16 */
+    struct var { const char *name; int w4a4, mx; const char *wg, *ah, *dbg, *cl, *rs; };
+    const var vs[] = {{"w4a4_ss", 1, 0, "1", "1", NULL, "2", "0"},       {"w4a4_rs", 1, 0, "1", "1", NULL, "2", "1"},
+                      {"w4a4_rs_nodec", 1, 0, "1", "1", "1", "2", "1"},  {"w4a4_rs_nomma", 1, 0, "1", "1", "2", "2", "1"},
+                      {"w4a4_rs_noq", 1, 0, "1", "1", "3", "2", "1"},    {"w4a4_rs_nop", 1, 0, "1", "1", "4", "2", "1"},
+                      {"w4a4_cl1", 1, 0, "1", "1", NULL, "1", "0"},      {"w4a4_mx_ss", 1, 1, "1", "1", NULL, "2", "0"},
+                      {"w4a4_mx_rs", 1, 1, "1", "1", NULL, "2", "1"},    {"w4a16_ah2", 0, 0, "1", "2", NULL, "1", "0"},
+                      {"w4a16_mx", 0, 1, "1", "2", NULL, "1", "0"},
+                      {"lt_bf16", 0, 0, NULL, NULL, NULL, NULL, NULL}};
     enum { NV1 = sizeof vs / sizeof vs[0], BF16 = NV1 - 1 };
     static char tab[8192];
     int tl = 0;
@@ -144,7 +145,6 @@ int main(int argc, char **argv) {
                 setenv("FP4KIT_GEMM_WGMMA_AHEAD", vs[v].ah, 1);
                 setenv("FP4KIT_GEMM_WGMMA_CL", vs[v].cl, 1);
                 setenv("FP4KIT_GEMM_WGMMA_RS", vs[v].rs, 1);
-                setenv("FP4KIT_GEMM_WGMMA_SG", vs[v].sg, 1);
                 const fp4_qtensor *qa = vs[v].mx ? &am : &a, *qw = vs[v].mx ? &wm : &w;
                 if (vs[v].w4a4)
                     ur[r][v] = time_us([&] { BENCH_FP4(fp4_gemm_ex(ctx, qa, qw, 1, NULL, 0, &dv, FP4_ALPHA_SDEC, FP4_GEMM_ALGO_FUSED)); });
@@ -158,7 +158,6 @@ int main(int argc, char **argv) {
         unsetenv("FP4KIT_GEMM_WGMMA_AHEAD");
         unsetenv("FP4KIT_GEMM_WGMMA_CL");
         unsetenv("FP4KIT_GEMM_WGMMA_RS");
-        unsetenv("FP4KIT_GEMM_WGMMA_SG");
         env("1", NULL);
         int o = snprintf(tab + tl, sizeof tab - tl, "%-5lld %-5lld", (long long)N, (long long)M);
         tl += o > 0 ? o : 0;

@@ -85,9 +85,6 @@
 #ifndef GEMM_WGMMA_RS_DEFAULT
 #define GEMM_WGMMA_RS_DEFAULT 1 /* W4A4 pairs, P in wgmma A registers: +2-6 points (notes run 15) */
 #endif
-#ifndef GEMM_WGMMA_SG_DEFAULT
-#define GEMM_WGMMA_SG_DEFAULT 0 /* RS scale groups: being measured */
-#endif
 #ifndef GEMM_WGMMA_CL_DEFAULT
 #define GEMM_WGMMA_CL_DEFAULT 2 /* W4A4 CTA pairs: +5-8 points of BF16 over CL = 1 (notes run 7b) */
 #endif
@@ -284,7 +281,7 @@ struct wg_units {
  * tensor (rows >= rows, kc >= K, kt >= KT). */
 template <int NU, bool NV, bool V16>
 __device__ __forceinline__ void wg_load(wg_units<NU> &u, const wg_operand (&op)[NU], const int64_t (&row)[NU], int h,
-                                        int kt, int KT, int64_t K, bool scales = true) {
+                                        int kt, int KT, int64_t K) {
     const int64_t kc = (int64_t)kt * WG_BK + 32 * h;
 #pragma unroll
     for (int j = 0; j < NU; j++) {
@@ -303,8 +300,7 @@ __device__ __forceinline__ void wg_load(wg_units<NU> &u, const wg_operand (&op)[
                     q.z = hi.x, q.w = hi.y;
                 }
             }
-            if (!scales) {
-            } else if (NV) {
+            if (NV) {
                 const uint8_t *sp = op[j].scales + row[j] * (K / 16) + kc / 16;
                 if (V16) sc = __ldg((const unsigned short *)sp); /* K % 32 == 0: 2-byte aligned, both blocks in range */
                 else sc = (uint32_t)__ldg(sp) | (kc + 16 < K ? (uint32_t)__ldg(sp + 1) << 8 : 0u);
@@ -358,7 +354,7 @@ struct rs_frag {
 
 template <bool NV>
 __device__ __forceinline__ void rs_load(rs_frag &u, const wg_operand &op, const int64_t (&row)[2], int t, int kt,
-                                        int KT, int64_t K, bool scales = true) {
+                                        int KT, int64_t K) {
     const int64_t kc = (int64_t)kt * WG_BK + 16 * t;
 #pragma unroll
     for (int j = 0; j < 2; j++) {
@@ -366,7 +362,7 @@ __device__ __forceinline__ void rs_load(rs_frag &u, const wg_operand &op, const 
         uint32_t sc = 0u;
         if (kt < KT && row[j] < op.rows && kc < K) { /* K % 16 == 0: the 16 codes are all in or all out */
             q = __ldg((const uint2 *)(op.data + row[j] * (K / 2) + kc / 2));
-            if (scales) sc = __ldg(op.scales + (NV ? row[j] * (K / 16) + kc / 16 : row[j] * (K / 32) + kc / 32));
+            sc = __ldg(op.scales + (NV ? row[j] * (K / 16) + kc / 16 : row[j] * (K / 32) + kc / 32));
         }
         u.q[j] = q;
         u.sc[j] = sc;
@@ -430,47 +426,6 @@ __device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *c
 }
 #endif
 
-#ifdef WG_DEVICE_OK
-/* Scale groups (RS with K % 128 == 0, SG): the block scales of 4 K-steps are loaded once, one
- * aligned word per thread, and handed to the thread that decodes them by a shuffle, instead of a
- * 1-2 byte load per unit and K-step (the loads are half of each thread's load instructions).
- * Group g covers K-steps 4g .. 4g+3; zeros past KT or past the rows.
- * Producer (thread pair h = 0, 1 of a Q row): NVFP4 thread h loads the row's 8 scale bytes of
- * K-steps 4g+2h, 4g+2h+1 (uint2: one 4-byte word per K-step); MXFP4 its 4 bytes (2 per K-step).
- * Consumer (lane 4g' + t, rows g', g'+8): NVFP4 lane t loads the 4 bytes of K-step 4g + t, MXFP4
- * its 2 bytes. */
-template <bool NV>
-__device__ __forceinline__ uint2 sg_load_pair(const wg_operand &op, int64_t row, int h, int g, int KT, int64_t K) {
-    const int k0 = 4 * g + 2 * h; /* first of the thread's two K-steps (KT is even: K % 128 == 0) */
-    uint2 v = make_uint2(0u, 0u);
-    if (row < op.rows && k0 < KT) {
-        if (NV) v = __ldg((const uint2 *)(op.scales + row * (K / 16) + 4 * (int64_t)k0));
-        else v.x = __ldg((const uint32_t *)(op.scales + row * (K / 32) + 2 * (int64_t)k0));
-    }
-    return v;
-}
-/* The unit's scale bytes of K-step kt from the pair's group words (all lanes call it). */
-template <bool NV>
-__device__ __forceinline__ uint32_t sg_pick_pair(uint2 v, int kt, int lane, int h) {
-    const int i = kt & 3;
-    const uint32_t mine = NV ? ((i & 1) ? v.y : v.x) : v.x;
-    const uint32_t r = __shfl_sync(0xffffffffu, mine, (lane & ~1) | (i >> 1));
-    return NV ? (r >> (16 * h)) & 0xffffu : (r >> (16 * (i & 1) + 8 * h)) & 0xffu;
-}
-template <bool NV>
-__device__ __forceinline__ uint32_t sg_load_quad(const wg_operand &op, int64_t row, int t, int g, int KT, int64_t K) {
-    const int k = 4 * g + t;
-    if (row >= op.rows || k >= KT) return 0u;
-    if (NV) return __ldg((const uint32_t *)(op.scales + row * (K / 16) + 4 * (int64_t)k));
-    return __ldg((const unsigned short *)(op.scales + row * (K / 32) + 2 * (int64_t)k));
-}
-template <bool NV>
-__device__ __forceinline__ uint32_t sg_pick_quad(uint32_t v, int kt, int lane, int t) {
-    const uint32_t r = __shfl_sync(0xffffffffu, v, (lane & ~3) | (kt & 3));
-    return (r >> (NV ? 8 * t : 8 * (t >> 1))) & 0xffu;
-}
-#endif
-
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
@@ -500,8 +455,6 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     const int gsize = min(tiles_m - first_m, WG_GROUP_M);
     const int mt = first_m + (id % per_group) % gsize, nt = CL * ((id % per_group) / gsize) + (int)(blockIdx.x % CL);
     const int64_t m0 = (int64_t)mt * WG_BQ, n0 = (int64_t)nt * WG_BP;
-    const bool sg = RS && ((dbg >> 8) & 1); /* scale groups (host: K % 128 == 0) */
-    dbg &= 0xff;
     const int KT = (int)((K + WG_BK - 1) / WG_BK);
     const int tid = threadIdx.x;
     /* CL = 2: the peer's rank, and the peer's shared::cluster address minus ours (same layout) */
@@ -559,24 +512,11 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
              * producer's first use of its loads stalled at 2; 3 was +0-2 points) */
             constexpr int PD = 3;
             wg_units<NUP> b0, b1, b2;
-            wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K, !sg);
-            wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K, !sg);
-            wg_load<NUP, NV, V16>(b2, op, row, h, 2, KT, K, !sg);
-            uint2 sgc[NUP], sgn[NUP]; /* scale groups: current, next */
-#pragma unroll
-            for (int j = 0; j < NUP; j++) sgc[j] = sgn[j] = make_uint2(0u, 0u);
-            if (sg)
-#pragma unroll
-                for (int j = 0; j < NUP; j++) sgn[j] = sg_load_pair<NV>(pa, row[j], h, 0, KT, K);
+            wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
+            wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
+            wg_load<NUP, NV, V16>(b2, op, row, h, 2, KT, K);
             auto step = [&](int kt, wg_units<NUP> &b) {
                 const int s = kt % S;
-                if (sg) {
-                    if ((kt & 3) == 0)
-#pragma unroll
-                        for (int j = 0; j < NUP; j++) sgc[j] = sgn[j], sgn[j] = sg_load_pair<NV>(pa, row[j], h, kt / 4 + 1, KT, K);
-#pragma unroll
-                    for (int j = 0; j < NUP; j++) b.sc[j] = sg_pick_pair<NV>(sgc[j], kt, lane, h);
-                }
                 wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
                 uint8_t *rowp[NUP];
 #pragma unroll
@@ -593,7 +533,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                         bulk_copy_peer(src + rdiff, src, 2048, full0 + 8 * s + rdiff);
                     }
                 }
-                wg_load<NUP, NV, V16>(b, op, row, h, kt + PD, KT, K, !sg);
+                wg_load<NUP, NV, V16>(b, op, row, h, kt + PD, KT, K);
             };
             for (int kt = 0; kt < KT; kt += PD) {
                 step(kt, b0);
@@ -676,24 +616,10 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             uint32_t a0[16], a1[16];
 #pragma unroll
             for (int i = 0; i < 16; i++) a0[i] = a1[i] = 0u;
-            /* scale groups (sg): this lane's words of the current / next group, rows g, g + 8 */
-            uint32_t sgc[2] = {0u, 0u}, sgn[2] = {0u, 0u};
-            if (sg)
-#pragma unroll
-                for (int j = 0; j < 2; j++) sgn[j] = sg_load_quad<NV>(pb, prow[j], t, 0, KT, K);
-            auto scales = [&](rs_frag &u, int k) { /* K-step k's scale bytes into u (k in order) */
-                if (!sg) return;
-                if ((k & 3) == 0)
-#pragma unroll
-                    for (int j = 0; j < 2; j++) sgc[j] = sgn[j], sgn[j] = sg_load_quad<NV>(pb, prow[j], t, k / 4 + 1, KT, K);
-#pragma unroll
-                for (int j = 0; j < 2; j++) u.sc[j] = sg_pick_quad<NV>(sgc[j], k, lane, t);
-            };
-            rs_load<NV>(u0, pb, prow, t, 0, KT, K, !sg);
-            rs_load<NV>(u1, pb, prow, t, 1, KT, K, !sg);
-            scales(u0, 0);
+            rs_load<NV>(u0, pb, prow, t, 0, KT, K);
+            rs_load<NV>(u1, pb, prow, t, 1, KT, K);
             if (dbg != 1 && dbg != 4) rs_decode<NV>(u0, a0, lut);
-            rs_load<NV>(u0, pb, prow, t, 2, KT, K, !sg);
+            rs_load<NV>(u0, pb, prow, t, 2, KT, K);
             const uint32_t qbase = smem_u32(sQ);
             auto step = [&](int kt, uint32_t(&acur)[16], uint32_t(&anext)[16], rs_frag &unext) {
                 const int s = kt % S;
@@ -710,9 +636,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                     release(s);
                 }
                 if (kt + 1 < KT) {
-                    scales(unext, kt + 1);
                     if (dbg != 1 && dbg != 4) rs_decode<NV>(unext, anext, lut);
-                    rs_load<NV>(unext, pb, prow, t, kt + 3, KT, K, !sg);
+                    rs_load<NV>(unext, pb, prow, t, kt + 3, KT, K);
                 }
             };
             for (int kt = 0; kt < KT; kt += 2) {
@@ -925,11 +850,7 @@ static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const 
         }
         if (dev < 0 || dev >= 64 || fits[dev] == 2) return wgmma_run_ah<A_FP4, NV, V16, AH, 1>(ctx, tmap, pb, pa, K, epi);
     }
-    /* RS scale groups: env FP4KIT_GEMM_WGMMA_SG = 0 / 1, unset → GEMM_WGMMA_SG_DEFAULT; K % 128 == 0 only */
-    const char *sge = getenv("FP4KIT_GEMM_WGMMA_SG");
-    const bool sg = RS && K % 128 == 0 && (uintptr_t)pb.scales % 8 == 0 && (uintptr_t)pa.scales % 8 == 0 &&
-                    (sge && *sge ? sge[0] != '0' : GEMM_WGMMA_SG_DEFAULT != 0);
-    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, tmap, pb, pa, K, tm, tn, epi, (dbg ? atoi(dbg) & 0xff : 0) | (sg ? 0x100 : 0)));
+    FP4_CUDA_TRY(cudaLaunchKernelEx(&cfg, kern, tmap, pb, pa, K, tm, tn, epi, dbg ? atoi(dbg) : 0));
     FP4_LAUNCH_CHECK("wgmma_kernel1");
     return FP4_OK;
 }
