@@ -103,10 +103,11 @@ int main(int argc, char **argv) {
     /* variant: name, W4A4?, MXFP4?, FP4KIT_GEMM_WGMMA, _AHEAD, _DBG (NULL: unset), _CL, _RS; last = lt_bf16 */
     struct var { const char *name; int w4a4, mx; const char *wg, *ah, *dbg, *cl, *rs; };
     const var vs[] = {{"w4a4_ss", 1, 0, "1", "1", NULL, "2", "0"},       {"w4a4_rs", 1, 0, "1", "1", NULL, "2", "1"},
-                      {"w4a4_rs2k", 1, 0, "1", "1", NULL, "2", "2"},     {"w4a4_rs_nop", 1, 0, "1", "1", "4", "2", "1"},
-                      {"w4a4_rs2k_nop", 1, 0, "1", "1", "4", "2", "2"},  {"w4a4_rs2k_nodec", 1, 0, "1", "1", "1", "2", "2"},
-                      {"w4a4_mx_rs", 1, 1, "1", "1", NULL, "2", "1"},    {"w4a4_mx_rs2k", 1, 1, "1", "1", NULL, "2", "2"},
-                      {"w4a16_ah2", 0, 0, "1", "2", NULL, "1", "0"},
+                      {"w4a4_rs_nodec", 1, 0, "1", "1", "1", "2", "1"},  {"w4a4_rs_nomma", 1, 0, "1", "1", "2", "2", "1"},
+                      {"w4a4_rs_noq", 1, 0, "1", "1", "3", "2", "1"},    {"w4a4_rs_nop", 1, 0, "1", "1", "4", "2", "1"},
+                      {"w4a4_cl1", 1, 0, "1", "1", NULL, "1", "0"},      {"w4a4_mx_ss", 1, 1, "1", "1", NULL, "2", "0"},
+                      {"w4a4_mx_rs", 1, 1, "1", "1", NULL, "2", "1"},    {"w4a16_ah2", 0, 0, "1", "2", NULL, "1", "0"},
+                      {"w4a16_mx", 0, 1, "1", "2", NULL, "1", "0"},
                       {"lt_bf16", 0, 0, NULL, NULL, NULL, NULL, NULL}};
     enum { NV1 = sizeof vs / sizeof vs[0], BF16 = NV1 - 1 };
     static char tab[8192];

@@ -104,13 +104,6 @@
 #ifndef WG_CREGS
 #define WG_CREGS 208
 #endif
-/* RS = 2 (the producer decodes two K-steps per iteration): more producer registers */
-#ifndef WG_PREGS2
-#define WG_PREGS2 104
-#endif
-#ifndef WG_CREGS2
-#define WG_CREGS2 200
-#endif
 #define WG_STR2(x) #x
 #define WG_STR(x) WG_STR2(x)
 
@@ -118,7 +111,7 @@
  * producer decoding 128 of its 256 rows into both CTAs' shared memory). */
 /* RS: the consumers decode P straight into wgmma A registers (W4A4 pairs only; no P tiles in
  * shared memory, see the file comment). */
-template <bool A_FP4, int CL, int RS = 0>
+template <bool A_FP4, int CL, bool RS = false>
 struct wg_cfg {
     static constexpr int S = 4; /* decoded BF16 stages of 48 KB (RS: 32 KB, Q only; 6 stages were slower, notes run 15) */
     static constexpr int NU_P = A_FP4 ? 2 : 0;  /* 16-byte units per producer thread per K-step */
@@ -436,7 +429,7 @@ __device__ __forceinline__ void rs_decode_half(const wg_units<NU> &u, uint8_t *c
 /* ---------------------------------------------------------------------------------------- */
 /* the kernel                                                                                 */
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgmma_kernel1(const __grid_constant__ CUtensorMap tmap_a, wg_operand pb, wg_operand pa, int64_t K, int tiles_m,
                   int tiles_n, fp4_epilogue epi, int dbg) {
@@ -491,8 +484,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 
     if (tid < 128) {
         /* ---------------- producer warpgroup ---------------- */
-        if constexpr (RS == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 " WG_STR(WG_PREGS2) ";\n" ::: "memory");
-        else asm volatile("setmaxnreg.dec.sync.aligned.u32 " WG_STR(WG_PREGS) ";\n" ::: "memory");
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 " WG_STR(WG_PREGS) ";\n" ::: "memory");
         if constexpr (!A_FP4) { /* W4A16: thread 0 streams the activation tiles by TMA */
             if (tid == 0)
                 for (int kt = 0; kt < KT; kt++) {
@@ -518,12 +510,11 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             }
             /* loads 3 K-steps ahead of their decode, in 3 register buffers (notes run 15: the
              * producer's first use of its loads stalled at 2; 3 was +0-2 points) */
-            constexpr int PD = RS == 2 ? 4 : 3;
-            wg_units<NUP> b0, b1, b2, b3;
+            constexpr int PD = 3;
+            wg_units<NUP> b0, b1, b2;
             wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
             wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
             wg_load<NUP, NV, V16>(b2, op, row, h, 2, KT, K);
-            if (PD == 4) wg_load<NUP, NV, V16>(b3, op, row, h, 3, KT, K);
             auto step = [&](int kt, wg_units<NUP> &b) {
                 const int s = kt % S;
                 wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
@@ -544,52 +535,10 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 }
                 wg_load<NUP, NV, V16>(b, op, row, h, kt + PD, KT, K);
             };
-            /* RS = 2: two K-steps per iteration (both stages awaited, both decoded, one fence) */
-            auto step2 = [&](int kt, wg_units<NUP> &ba, wg_units<NUP> &bb) {
-                const int sa = kt % S, sb = (kt + 1) % S;
-                wait(empty0 + 8 * sa, ((kt / S) & 1) ^ 1);
-                wait(empty0 + 8 * sb, (((kt + 1) / S) & 1) ^ 1);
-                uint8_t *rowa[NUP], *rowb[NUP];
-#pragma unroll
-                for (int j = 0; j < NUP; j++) {
-                    rowa[j] = sQ + sa * WG_Q_TILE + rl[j] * 128;
-                    rowb[j] = sQ + sb * WG_Q_TILE + rl[j] * 128;
-                }
-                if (dbg != 1 && dbg != 3) {
-                    rs_decode_half<NUP, NV>(ba, rowa, rsw, h, lut);
-                    rs_decode_half<NUP, NV>(bb, rowb, rsw, h, lut);
-                }
-                fence_proxy_async();
-                __syncwarp();
-                if (lane == 0) {
-                    const int w = tid >> 5;
-#pragma unroll
-                    for (int q = 0; q < 2; q++) {
-                        const int s = q ? sb : sa;
-                        mbar_arrive_tx(full0 + 8 * s, NUP * 2048);
-#pragma unroll
-                        for (int j = 0; j < NUP; j++) {
-                            const uint32_t src = smem_u32(sQ + s * WG_Q_TILE + (qbase + 64 * j + 16 * w) * 128);
-                            bulk_copy_peer(src + rdiff, src, 2048, full0 + 8 * s + rdiff);
-                        }
-                    }
-                }
-                wg_load<NUP, NV, V16>(ba, op, row, h, kt + PD, KT, K);
-                wg_load<NUP, NV, V16>(bb, op, row, h, kt + 1 + PD, KT, K);
-            };
-            if constexpr (PD == 4) {
-                for (int kt = 0; kt < KT; kt += 4) {
-                    if (kt + 1 < KT) step2(kt, b0, b1);
-                    else step(kt, b0);
-                    if (kt + 3 < KT) step2(kt + 2, b2, b3);
-                    else if (kt + 2 < KT) step(kt + 2, b2);
-                }
-            } else {
-                for (int kt = 0; kt < KT; kt += PD) {
-                    step(kt, b0);
-                    if (kt + 1 < KT) step(kt + 1, b1);
-                    if (kt + 2 < KT) step(kt + 2, b2);
-                }
+            for (int kt = 0; kt < KT; kt += PD) {
+                step(kt, b0);
+                if (kt + 1 < KT) step(kt + 1, b1);
+                if (kt + 2 < KT) step(kt + 2, b2);
             }
         } else {
             /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1. CL = 2: rows
@@ -640,8 +589,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         }
     } else {
         /* ---------------- consumer warpgroups ---------------- */
-        if constexpr (RS == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 " WG_STR(WG_CREGS2) ";\n" ::: "memory");
-        else asm volatile("setmaxnreg.inc.sync.aligned.u32 " WG_STR(WG_CREGS) ";\n" ::: "memory");
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 " WG_STR(WG_CREGS) ";\n" ::: "memory");
         const int cw = tid - 128, wg = cw >> 7, warp = (cw >> 5) & 3, lane = cw & 31;
         /* release a stage: our empty barrier, and (CL = 2) the peer's, whose producer writes it too */
         auto release = [&](int s) {
@@ -868,7 +816,7 @@ bool gemm_wgmma_ok(const gemm_operand &a, const gemm_operand &b, int64_t K) {
 #endif
 }
 
-template <bool A_FP4, bool NV, bool V16, int AH, int CL, int RS = 0>
+template <bool A_FP4, bool NV, bool V16, int AH, int CL, bool RS = false>
 static fp4_status wgmma_run_ah(fp4_context *ctx, const CUtensorMap &tmap, const wg_operand &pb, const wg_operand &pa,
                                int64_t K, const fp4_epilogue &epi) {
     auto kern = wgmma_kernel1<A_FP4, NV, V16, AH, CL, RS>;
@@ -917,10 +865,9 @@ static int wgmma_cl(void) {
 
 /* W4A4 pairs: the consumers' P rows decoded into wgmma A registers (RS) or into shared memory:
  * env FP4KIT_GEMM_WGMMA_RS = 1 or 0, unset → GEMM_WGMMA_RS_DEFAULT. */
-static int wgmma_rs(void) {
+static bool wgmma_rs(void) {
     const char *e = getenv("FP4KIT_GEMM_WGMMA_RS");
-    const int v = e && *e ? atoi(e) : GEMM_WGMMA_RS_DEFAULT;
-    return v < 0 || v > 2 ? 1 : v;
+    return e && *e ? e[0] != '0' : GEMM_WGMMA_RS_DEFAULT != 0;
 }
 
 /* How far ahead the consumers decode (K-steps): env FP4KIT_GEMM_WGMMA_AHEAD = 1 or 2, unset →
@@ -933,9 +880,7 @@ static fp4_status wgmma_run(fp4_context *ctx, const CUtensorMap &tmap, const wg_
     const int ah = e && *e ? atoi(e) : A_FP4 ? GEMM_WGMMA_AHEAD_DEFAULT_W4A4 : GEMM_WGMMA_AHEAD_DEFAULT;
     if constexpr (A_FP4) {
         if (wgmma_cl() == 2) {
-            const int rs = wgmma_rs();
-            if (rs == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 1>(ctx, tmap, pb, pa, K, epi);
-            if (rs == 2) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, 2>(ctx, tmap, pb, pa, K, epi);
+            if (wgmma_rs()) return wgmma_run_ah<A_FP4, NV, V16, 1, 2, true>(ctx, tmap, pb, pa, K, epi);
             if (ah == 1) return wgmma_run_ah<A_FP4, NV, V16, 1, 2>(ctx, tmap, pb, pa, K, epi);
             return wgmma_run_ah<A_FP4, NV, V16, 2, 2>(ctx, tmap, pb, pa, K, epi);
         }
