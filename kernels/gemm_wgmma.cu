@@ -493,11 +493,15 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                     mbar_arrive_tx(full0 + 8 * s, WG_Q_TILE);
                     tma_load_2d(smem_u32(sQ + s * WG_Q_TILE), &tmap_a, full0 + 8 * s, kt * WG_BK, (int)m0);
                 }
-        } else if constexpr (RS) {
-            /* W4A4 RS: the same rows, halves and bulk copies as below (CL = 2), stored in the
-             * permuted K order of the RS path. */
+        } else {
+            /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1. CL = 2: rows
+             * 128·rank + 64j + tid/2; warp w's rows 128·rank + 64j + 16w .. +15 (2 KB per j,
+             * contiguous) then go to the peer's stage by two bulk copies issued by lane 0. RS:
+             * stored in the permuted K order, loads 3 K-steps ahead in 3 register buffers (notes
+             * run 15: the producer's first use of its loads stalled at 2; 3 was +0-2 points). */
             const int lane = tid & 31, h = tid & 1;
-            const int qbase = 128 * (int)(peer ^ 1u);
+            const int qbase = CL == 2 ? 128 * (int)(peer ^ 1u) : 128;
+            constexpr int PD = RS ? 3 : 2;
             wg_operand op[NUP];
             int64_t row[NUP];
             int rl[NUP], rsw[NUP];
@@ -508,63 +512,24 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 row[j] = m0 + rl[j];
                 rsw[j] = rl[j] & 7;
             }
-            /* loads 3 K-steps ahead of their decode, in 3 register buffers (notes run 15: the
-             * producer's first use of its loads stalled at 2; 3 was +0-2 points) */
-            constexpr int PD = 3;
             wg_units<NUP> b0, b1, b2;
             wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
             wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
-            wg_load<NUP, NV, V16>(b2, op, row, h, 2, KT, K);
+            if (PD == 3) wg_load<NUP, NV, V16>(b2, op, row, h, 2, KT, K);
             auto step = [&](int kt, wg_units<NUP> &b) {
                 const int s = kt % S;
                 wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
-                uint8_t *rowp[NUP];
+                if constexpr (RS) {
+                    uint8_t *rowp[NUP];
 #pragma unroll
-                for (int j = 0; j < NUP; j++) rowp[j] = sQ + s * WG_Q_TILE + rl[j] * 128;
-                if (dbg != 1 && dbg != 3) rs_decode_half<NUP, NV>(b, rowp, rsw, h, lut);
-                fence_proxy_async();
-                __syncwarp();
-                if (lane == 0) {
-                    mbar_arrive_tx(full0 + 8 * s, NUP * 2048); /* + the peer warp's copy into us */
-                    const int w = tid >> 5;
+                    for (int j = 0; j < NUP; j++) rowp[j] = sQ + s * WG_Q_TILE + rl[j] * 128;
+                    if (dbg != 1 && dbg != 3) rs_decode_half<NUP, NV>(b, rowp, rsw, h, lut);
+                } else {
+                    uint8_t *tile[NUP];
 #pragma unroll
-                    for (int j = 0; j < NUP; j++) {
-                        const uint32_t src = smem_u32(sQ + s * WG_Q_TILE + (qbase + 64 * j + 16 * w) * 128);
-                        bulk_copy_peer(src + rdiff, src, 2048, full0 + 8 * s + rdiff);
-                    }
+                    for (int j = 0; j < NUP; j++) tile[j] = sQ + s * WG_Q_TILE;
+                    if (dbg != 1) wg_decode<NUP, NV>(b, tile, rl, h, lut);
                 }
-                wg_load<NUP, NV, V16>(b, op, row, h, kt + PD, KT, K);
-            };
-            for (int kt = 0; kt < KT; kt += PD) {
-                step(kt, b0);
-                if (kt + 1 < KT) step(kt + 1, b1);
-                if (kt + 2 < KT) step(kt + 2, b2);
-            }
-        } else {
-            /* W4A4: Q rows 128 + 64j + tid/2 (j < NUP), K half tid & 1. CL = 2: rows
-             * 128·rank + 64j + tid/2; warp w's rows 128·rank + 64j + 16w .. +15 (2 KB per j,
-             * contiguous) then go to the peer's stage by two bulk copies issued by lane 0. */
-            const int lane = tid & 31, h = tid & 1;
-            const int qbase = CL == 2 ? 128 * (int)(peer ^ 1u) : 128;
-            wg_operand op[NUP];
-            int64_t row[NUP];
-            int rl[NUP];
-#pragma unroll
-            for (int j = 0; j < NUP; j++) {
-                op[j] = pa;
-                rl[j] = qbase + 64 * j + (tid >> 1);
-                row[j] = m0 + rl[j];
-            }
-            wg_units<NUP> b0, b1;
-            wg_load<NUP, NV, V16>(b0, op, row, h, 0, KT, K);
-            wg_load<NUP, NV, V16>(b1, op, row, h, 1, KT, K);
-            auto step = [&](int kt, wg_units<NUP> &b) {
-                const int s = kt % S;
-                wait(empty0 + 8 * s, ((kt / S) & 1) ^ 1);
-                uint8_t *tile[NUP];
-#pragma unroll
-                for (int j = 0; j < NUP; j++) tile[j] = sQ + s * WG_Q_TILE;
-                if (dbg != 1) wg_decode<NUP, NV>(b, tile, rl, h, lut);
                 fence_proxy_async(); /* generic-proxy stores → wgmma / bulk-copy (async proxy) reads */
                 __syncwarp();
                 if (lane == 0) {
@@ -580,11 +545,12 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                         mbar_arrive(full0 + 8 * s);
                     }
                 }
-                wg_load<NUP, NV, V16>(b, op, row, h, kt + 2, KT, K); /* after the fence: it must not wait for these */
+                wg_load<NUP, NV, V16>(b, op, row, h, kt + PD, KT, K); /* after the fence: it must not wait for these */
             };
-            for (int kt = 0; kt < KT; kt += 2) {
+            for (int kt = 0; kt < KT; kt += PD) {
                 step(kt, b0);
                 if (kt + 1 < KT) step(kt + 1, b1);
+                if (PD == 3 && kt + 2 < KT) step(kt + 2, b2);
             }
         }
     } else {
