@@ -569,6 +569,21 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         float acc[128];
 #pragma unroll
         for (int i = 0; i < 128; i++) acc[i] = 0.0f;
+        const uint32_t pbase = smem_u32(sP) + wg * (64 * 128), qbase = smem_u32(sQ);
+        /* K-step kt's stage: wait until it is full, then (not DBG 2) its 4 wgmmas, committed as one
+         * group; RS: A from the registers areg, else P from the stage */
+        auto issue = [&](int kt, const uint32_t *areg) {
+            const int s = kt % S;
+            wait(full0 + 8 * s, (kt / S) & 1);
+            if (dbg == 2) return;
+            wg_fence();
+#pragma unroll
+            for (int ks = 0; ks < WG_BK / 16; ks++) {
+                if constexpr (RS) wgmma_m64n256k16_rs(acc, areg + 4 * ks, sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
+                else wgmma_m64n256k16(acc, sw128_desc(pbase + s * WG_P_TILE + 32 * ks), sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
+            }
+            wg_commit();
+        };
         if constexpr (RS) {
             /* P rows n0 + 64wg + 16warp + g and + 8 (lane = 4g + t), bytes 8t .. 8t+7 of each
              * K-step, decoded into A registers: K-step j's loads (2 steps ahead, buffer j & 1)
@@ -586,20 +601,13 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             rs_load<NV>(u1, pb, prow, t, 1, KT, K);
             if (dbg != 1 && dbg != 4) rs_decode<NV>(u0, a0, lut);
             rs_load<NV>(u0, pb, prow, t, 2, KT, K);
-            const uint32_t qbase = smem_u32(sQ);
             auto step = [&](int kt, uint32_t(&acur)[16], uint32_t(&anext)[16], rs_frag &unext) {
-                const int s = kt % S;
-                wait(full0 + 8 * s, (kt / S) & 1);
+                issue(kt, acur);
                 if (dbg != 2) {
-                    wg_fence();
-#pragma unroll
-                    for (int ks = 0; ks < WG_BK / 16; ks++)
-                        wgmma_m64n256k16_rs(acc, acur + 4 * ks, sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
-                    wg_commit();
                     wg_wait<1>(); /* K-step kt-1 retired: its stage and a registers are free */
                     if (kt > 0) release((kt - 1) % S);
                 } else { /* diagnostic: no tensor-core work, release the stage at once */
-                    release(s);
+                    release(kt % S);
                 }
                 if (kt + 1 < KT) {
                     if (dbg != 1 && dbg != 4) rs_decode<NV>(unext, anext, lut);
@@ -638,27 +646,17 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
                 if (lane == 0) mbar_arrive(full0 + 8 * s);
                 wg_load<NUC, NV, V16>(b, op, row, h, ks + 2, KT, K);
             };
-            const uint32_t pbase = smem_u32(sP) + wg * (64 * 128), qbase = smem_u32(sQ);
             /* K-step kt: wait for its stage, issue its wgmmas, decode K-step kt+AH while they run,
              * then retire K-step kt-1's wgmmas and release that stage. AH = 2: a stage's decode has
              * two K-steps of wgmma to hide behind (its slot held K-step kt+AH-S <= kt-2). */
             auto step = [&](int kt, wg_units<NUC> &bnext) {
-                const int s = kt % S;
-                wait(full0 + 8 * s, (kt / S) & 1);
-                if (dbg != 2) {
-                    wg_fence();
-#pragma unroll
-                    for (int ks = 0; ks < WG_BK / 16; ks++)
-                        wgmma_m64n256k16(acc, sw128_desc(pbase + s * WG_P_TILE + 32 * ks),
-                                         sw128_desc(qbase + s * WG_Q_TILE + 32 * ks));
-                    wg_commit();
-                }
+                issue(kt, nullptr);
                 if (kt + AH < KT) produce(kt + AH, bnext);
                 if (dbg != 2) {
                     wg_wait<1>();
                     if (kt > 0) release((kt - 1) % S);
                 } else { /* diagnostic: no tensor-core work, release the stage at once */
-                    release(s);
+                    release(kt % S);
                 }
             };
             /* K-step s decodes from buffer s & 1 */
